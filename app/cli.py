@@ -1,0 +1,255 @@
+"""The ``videoqa`` command line: a thin layer over :class:`app.qa.VideoQA`.
+
+Every setting is also a flag (``--index-dir``, ``--profile``, ...) accepted before or
+after the command; ``videoqa settings`` lists them with their current values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence, TextIO
+
+from app.settings import SETTINGS, Settings, load_settings
+from indexer.schema import format_time
+from models.errors import VideoQAError
+
+__all__ = ["main", "build_parser"]
+
+log = logging.getLogger("videoqa")
+
+
+def _settings_parent() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("settings (also VIDEOQA_* environment variables and videoqa.toml)")
+    group.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
+                       help="TOML file of settings (also VIDEOQA_CONFIG).")
+    for s in SETTINGS:
+        kwargs: dict[str, Any] = {"dest": s.name, "default": argparse.SUPPRESS, "help": s.help}
+        if s.choices:
+            kwargs["choices"] = s.choices
+        if s.type is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["metavar"] = s.name.split("_")[-1].upper()
+        group.add_argument(s.flag, **kwargs)
+    parent.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="More logging (-vv: debug).")
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _settings_parent()
+    parser = argparse.ArgumentParser(
+        prog="videoqa", parents=[common],
+        description="Ask questions about a library of videos; answers cite the video and the moment.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("index", parents=[common], help="Index video files and folders (recursive, incremental).")
+    p.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="Video files or folders.")
+    p.add_argument("--force", action="store_true", help="Index again files whose content is already indexed.")
+    p.add_argument("--repair", action="store_true",
+                   help="Rebuild the keyword and vector indexes from the catalog (with no PATH: only that).")
+    p.add_argument("--no-progress", action="store_true", help="No progress bars.")
+    p.add_argument("--json", action="store_true", help="Print the report as JSON.")
+
+    p = sub.add_parser("search", parents=[common], help="Find the videos and moments that match a question.")
+    p.add_argument("query", nargs="?", help="The question (or use --queries).")
+    p.add_argument("--queries", metavar="FILE", help="One question per line ('-': standard input); "
+                   "one JSON object per line out, in order.")
+    p.add_argument("--json", action="store_true", help="Print JSON.")
+
+    p = sub.add_parser("ask", parents=[common], help="Answer a question, citing the video and the moment.")
+    p.add_argument("question")
+    p.add_argument("--json", action="store_true", help="Print JSON.")
+
+    p = sub.add_parser("models", parents=[common], help="Show every model role: backend, model, where found.")
+    p.add_argument("--json", action="store_true", help="Print JSON.")
+
+    p = sub.add_parser("serve", parents=[common], help="Serve the web UI (binds 127.0.0.1 unless --host).")
+
+    p = sub.add_parser("settings", parents=[common], help="Show every setting, its value and where it came from.")
+    p.add_argument("--json", action="store_true", help="Print JSON.")
+    return parser
+
+
+def _setup_logging(settings: Settings, verbose: int) -> None:
+    level = getattr(logging, settings.log_level.upper())
+    if verbose:
+        level = logging.DEBUG if verbose > 1 else min(level, logging.INFO)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if level > logging.DEBUG:
+        for noisy in ("faster_whisper", "faiss", "sentence_transformers", "httpx", "urllib3", "transformers"):
+            logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+# -- output ------------------------------------------------------------------------------
+
+def _print_report(report: Any, out: TextIO) -> None:
+    rows = report.results
+    width = max([len(Path(r.path).name) for r in rows] + [4])
+    if rows:
+        out.write(f"{'file':<{width}}  {'status':<8} {'length':>7} {'moments':>7} {'frames':>6}  note\n")
+    for r in rows:
+        note = r.reason if r.status != "indexed" else (r.language or "no speech")
+        if r.status == "failed" and r.stage:
+            note = f"[{r.stage}] {note}"
+        out.write(f"{Path(r.path).name:<{width}}  {r.status:<8} {format_time(r.duration):>7} "
+                  f"{r.moments:>7} {r.keyframes:>6}  {note}\n")
+    out.write(f"\n{report.count('indexed')} indexed, {report.count('skipped')} skipped, "
+              f"{report.count('failed')} failed in {report.elapsed:.1f} s")
+    if report.repaired:
+        out.write("; keyword and vector indexes rebuilt from the catalog")
+    out.write("\n")
+    if rows and report.count("skipped") == len(rows) and not report.models_loaded:
+        out.write("Nothing changed: no model was loaded.\n")
+
+
+def _print_hits(query: str, hits: Sequence[Any], out: TextIO) -> None:
+    if not hits:
+        out.write(f"No video matches {query!r}.\n")
+        return
+    for rank, hit in enumerate(hits, 1):
+        channels = ", ".join(f"{k} {v:.2f}" for k, v in hit.channels.items())
+        out.write(f"{rank}. {hit.name}  score {hit.score:.3f} ({channels})\n   {hit.video}\n")
+        for m in hit.moments:
+            text = m.text if len(m.text) <= 110 else m.text[:107] + "..."
+            out.write(f"   {m.cite()}  [{m.kind} {m.score:.2f}] {text}\n")
+
+
+def _print_models(info: dict[str, Any], out: TextIO) -> None:
+    out.write(f"profile: {info['profile']} (requested {info['requested']}; {info['why']})\n\n")
+    for row in info["roles"]:
+        mark = "*" if row["profile"] == info["profile"] else " "
+        head = f"{mark} {row['role']:<15} {row['profile']:<9}"
+        if row.get("off"):
+            out.write(f"{head} off: {row['reason'].split(': ', 1)[-1]}\n")
+        elif row["found"]:
+            out.write(f"{head} {row['backend']} {row['model']}\n{'':27} found: {row['source']} ({row['path']})\n")
+        else:
+            out.write(f"{head} {row['backend']} {row['model']}\n{'':27} missing: {row['reason']}\n")
+    out.write("\n* = the active profile\n")
+
+
+def _read_queries(name: str) -> list[str]:
+    if name == "-":
+        return [line.rstrip("\n") for line in sys.stdin]
+    try:
+        with open(name, encoding="utf-8", errors="replace") as fh:
+            return [line.rstrip("\n") for line in fh]
+    except OSError as exc:
+        raise VideoQAError(f"{name}: cannot read the queries file ({exc.strerror or exc})") from None
+
+
+# -- commands ----------------------------------------------------------------------------
+
+def run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    from app.qa import VideoQA
+
+    qa = VideoQA(settings)
+    cmd = args.command
+    if cmd == "settings":
+        table = settings.table()
+        if args.json:
+            out.write(json.dumps(table, indent=2) + "\n")
+        else:
+            for row in table:
+                out.write(f"{row['name']:<22} {row['value']!s:<30} ({row['source']})\n    {row['help']}\n")
+        return 0
+    if cmd == "models":
+        info = qa.models()
+        if args.json:
+            out.write(json.dumps(info, indent=2) + "\n")
+        else:
+            _print_models(info, out)
+        return 0
+    if cmd == "index":
+        if not args.paths and not args.repair:
+            raise VideoQAError("give at least one video file or folder to index (or --repair)")
+        if not args.paths:
+            stats = qa.repair()
+            out.write(f"rebuilt the keyword and vector indexes of {qa.index_dir} from the catalog: "
+                      f"{stats['videos']} videos, {stats['moments']} moments\n")
+            return 0
+        missing = [str(p) for p in args.paths if not p.exists() and not p.is_symlink()]
+        for m in missing:
+            print(f"videoqa: {m}: no such file or folder", file=sys.stderr)
+        progress = not args.no_progress and not args.json and sys.stderr.isatty()
+        report = qa.index([p for p in args.paths if str(p) not in missing], progress=progress,
+                          force=args.force, repair=args.repair)
+        if args.json:
+            out.write(json.dumps({"index_dir": str(qa.index_dir), "profile": qa.profile, **report.to_dict()}) + "\n")
+        else:
+            out.write(f"index: {qa.index_dir}  profile: {qa.profile} ({qa.profile_reason})\n\n")
+            _print_report(report, out)
+        return 1 if (report.failed or missing) else 0
+    if cmd == "search":
+        top_k = settings.top_k
+        if args.queries:
+            for query, hits in qa.search_many(_read_queries(args.queries), top_k):
+                if args.json:
+                    out.write(json.dumps({"query": query, "hits": [h.to_dict() for h in hits]},
+                                         ensure_ascii=False) + "\n")
+                else:
+                    out.write(f"## {query}\n")
+                    _print_hits(query, hits, out)
+                out.flush()
+            return 0
+        if args.query is None:
+            raise VideoQAError("give a question, or --queries FILE")
+        hits = qa.search(args.query, top_k)
+        if args.json:
+            out.write(json.dumps({"query": args.query, "hits": [h.to_dict() for h in hits]}, ensure_ascii=False)
+                      + "\n")
+        else:
+            _print_hits(args.query, hits, out)
+        return 0
+    if cmd == "ask":
+        answer = qa.ask(args.question, settings.top_k)
+        if args.json:
+            out.write(json.dumps(answer.to_dict(), ensure_ascii=False) + "\n")
+        else:
+            out.write(answer.answer + "\n")
+            for c in answer.citations:
+                out.write(f"  — {c.label()}\n    {c.video}\n")
+        return 0
+    if cmd == "serve":
+        from app.web import serve
+
+        serve(qa, host=settings.host, port=settings.port)
+        return 0
+    raise AssertionError(cmd)  # pragma: no cover - argparse restricts the commands
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _quiet_libraries()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    cli = {s.name: getattr(args, s.name) for s in SETTINGS if hasattr(args, s.name)}
+    try:
+        settings = load_settings(cli, config=getattr(args, "config", None))
+        _setup_logging(settings, getattr(args, "verbose", 0))
+        return run(args, settings, sys.stdout)
+    except VideoQAError as exc:
+        print(f"videoqa: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("videoqa: interrupted; what was indexed so far is kept", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""One settings object: defaults < videoqa.toml < VIDEOQA_* environment < command-line flags.
+
+Every setting has a type and help text (``videoqa settings`` prints them with where
+each value came from). Only this module reads files and the environment; the lower
+layers take plain arguments.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from models.errors import ConfigError
+
+__all__ = ["Setting", "SETTINGS", "Settings", "load_settings", "default_index_dir", "ENV_PREFIX"]
+
+ENV_PREFIX = "VIDEOQA_"
+
+
+def default_index_dir() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(base) / "videoqa" / "index")
+
+
+def default_cache_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return str(Path(base) / "videoqa" / "models")
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    type: type
+    help: str
+    choices: tuple[str, ...] | None = None
+    group: str = "general"
+    optional: bool = False  # None is a valid value ("not set")
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def convert(self, value: Any, where: str) -> Any:
+        """Check and convert a value from a file, the environment or a flag."""
+        if value is None or (self.optional and isinstance(value, str) and value.strip().lower() in ("", "none")):
+            if self.optional:
+                return None
+            raise ConfigError(f"{where}: {self.name} needs a value")
+        try:
+            if self.type is bool:
+                if isinstance(value, bool):
+                    out: Any = value
+                elif str(value).strip().lower() in ("1", "true", "yes", "on"):
+                    out = True
+                elif str(value).strip().lower() in ("0", "false", "no", "off"):
+                    out = False
+                else:
+                    raise ValueError(value)
+            elif self.type in (int, float):
+                if isinstance(value, bool):
+                    raise ValueError(value)
+                out = self.type(value)
+            else:
+                out = str(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: {self.name} must be {self.type.__name__}, got {value!r}") from None
+        if self.choices and out not in self.choices:
+            raise ConfigError(f"{where}: invalid {self.name} {out!r}, expected one of: {', '.join(self.choices)}")
+        return out
+
+
+S = Setting
+SETTINGS: tuple[Setting, ...] = (
+    S("profile", "auto", str, "Model set: packaged (CPU, weights from the package registries), full (CLIP, "
+      "Qwen2.5-VL, Qwen3; weights downloaded beforehand) or auto (full when all its weights are found "
+      "locally, else packaged).", ("packaged", "full", "auto")),
+    S("index_dir", default_index_dir(), str, "Directory of the index (catalog, keyword and vector indexes)."),
+    S("cache_dir", default_cache_dir(), str, "Directory for prepared model files (e.g. the joined Whisper base)."),
+    S("device", "auto", str, "Where models run: auto (CUDA when present), cpu or cuda.", group="models"),
+    S("transcriber", None, str, "Speech-to-text backend (default: the profile's).", group="models", optional=True),
+    S("whisper_model", None, str, "Whisper model: tiny.en, base, small, large-v3-turbo, ... or a directory "
+      "(default: tiny.en in the packaged profile, small in the full profile).", group="models", optional=True),
+    S("transcriber_path", None, str, "Local directory of the Whisper weights (overrides the lookup).",
+      group="models", optional=True),
+    S("text_embedder", None, str, "Text-vector backend (default: the profile's).", group="models", optional=True),
+    S("text_embedder_model", None, str, "Text-vector model name or directory (default: the profile's).",
+      group="models", optional=True),
+    S("text_embedder_path", None, str, "Local directory of the text-vector model.", group="models", optional=True),
+    S("language", None, str, "Spoken language code (en, de, zh, ...); unset: detected per speech window.",
+      group="speech", optional=True),
+    S("beam_size", 5, int, "Whisper beam size.", group="speech"),
+    S("no_repeat_ngram_size", 3, int, "Whisper: forbid repeating n-grams of this size (0: off).", group="speech"),
+    S("vad_threshold", 0.5, float, "Silero VAD speech probability threshold.", group="speech"),
+    S("window_seconds", 28.0, float, "Seconds of speech per Whisper window.", group="speech"),
+    S("window_overlap", 1.0, float, "Seconds of overlap when a long speech region is split.", group="speech"),
+    S("moment_seconds", 15.0, float, "Longest speech moment (consecutive segments joined).", group="speech"),
+    S("keyframe_fps", 2.0, float, "Frames per second examined for keyframes.", group="keyframes"),
+    S("keyframe_threshold", 12.0, float, "Mean grayscale difference (0-255) that marks a new keyframe.",
+      group="keyframes"),
+    S("keyframe_min_gap", 1.0, float, "Minimum seconds between keyframes.", group="keyframes"),
+    S("max_keyframes", 48, int, "Most keyframes kept per video.", group="keyframes"),
+    S("keyword_weight", 1.0, float, "Weight of the keyword (TF-IDF) channel in fusion.", group="search"),
+    S("semantic_weight", 1.0, float, "Weight of the text-vector channel in fusion.", group="search"),
+    S("fusion", "sum", str, "How channel scores are fused per video.", ("sum", "rrf"), group="search"),
+    S("scorer", "tfidf", str, "Keyword scoring.", ("tfidf", "bm25f"), group="search"),
+    S("top_k", 3, int, "Videos returned by search and used for answers.", group="search"),
+    S("host", "127.0.0.1", str, "Address the web UI binds to.", group="web"),
+    S("port", 7860, int, "Port of the web UI.", group="web"),
+    S("log_level", "warning", str, "Logging level.", ("debug", "info", "warning", "error"), group="general"),
+)
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+class Settings:
+    """Resolved settings; ``sources[name]`` says where each value came from."""
+
+    def __init__(self, values: Mapping[str, Any], sources: Mapping[str, str]):
+        self._values = dict(values)
+        self.sources = dict(sources)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["_values"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def replace(self, **changes: Any) -> "Settings":
+        values, sources = dict(self._values), dict(self.sources)
+        for name, value in changes.items():
+            if name not in _BY_NAME:
+                raise ConfigError(_unknown(name, "argument"))
+            values[name] = _BY_NAME[name].convert(value, "argument")
+            sources[name] = "argument"
+        return Settings(values, sources)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self._values)
+
+    def table(self) -> list[dict[str, Any]]:
+        return [{"name": s.name, "value": self._values[s.name], "source": self.sources[s.name], "env": s.env,
+                 "flag": s.flag, "help": s.help, "group": s.group} for s in SETTINGS]
+
+
+def _unknown(name: str, where: str) -> str:
+    close = difflib.get_close_matches(name, list(_BY_NAME), n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else f"; valid names: {', '.join(_BY_NAME)}"
+    return f"{where}: unknown setting {name!r}{hint}"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the configuration file ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    # Accept the settings at the top level or under a [videoqa] table.
+    return data.get("videoqa", data) if isinstance(data.get("videoqa"), dict) else data
+
+
+def load_settings(
+    cli: Mapping[str, Any] | None = None,
+    *,
+    config: str | os.PathLike | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Resolve every setting from defaults, the TOML file, the environment and ``cli``."""
+    env = os.environ if env is None else env
+    cli = {k: v for k, v in (cli or {}).items() if v is not None}
+    values = {s.name: s.default for s in SETTINGS}
+    sources = {s.name: "default" for s in SETTINGS}
+    config = config or cli.pop("config", None) or env.get(ENV_PREFIX + "CONFIG")
+    cli.pop("config", None)
+    if config:
+        path = Path(config).expanduser()
+        for key, value in _read_toml(path).items():
+            if key not in _BY_NAME:
+                raise ConfigError(_unknown(key, str(path)))
+            values[key] = _BY_NAME[key].convert(value, f"{path}: {key}")
+            sources[key] = str(path)
+        base = path.parent
+        for key in ("index_dir", "cache_dir", "transcriber_path", "text_embedder_path"):
+            if sources[key] == str(path) and values[key] and not Path(values[key]).expanduser().is_absolute():
+                values[key] = str(base / values[key])  # relative paths in a file are relative to the file
+    for s in SETTINGS:
+        if s.env in env:
+            values[s.name] = s.convert(env[s.env], s.env)
+            sources[s.name] = s.env
+    for key, value in cli.items():
+        if key not in _BY_NAME:
+            raise ConfigError(_unknown(key, "command line"))
+        values[key] = _BY_NAME[key].convert(value, _BY_NAME[key].flag)
+        sources[key] = _BY_NAME[key].flag
+    for key in ("index_dir", "cache_dir"):
+        values[key] = str(Path(values[key]).expanduser())
+    return Settings(values, sources)

@@ -1,0 +1,247 @@
+"""Index a folder of videos: identify, keyframes, speech, vectors, catalog, derived indexes.
+
+One :class:`Indexer` per index directory and process; a file lock keeps a second
+writer out. Each file goes through the stages in memory and is committed to the
+catalog in one transaction, so an interrupted run loses at most the file in hand and
+the next run carries on from there. A file that fails is recorded with its reason
+and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from indexer.catalog import Catalog
+from indexer.keyframes import KeyframeOptions, extract_keyframes
+from indexer.media import SAMPLE_RATE, content_id, decode_audio, discover, probe
+from indexer.speech import SpeechOptions, group_moments, main_language, transcribe_speech
+from indexer.store import DerivedIndexes, check_manifest, write_manifest, writer_lock
+from models.errors import MediaError, VideoQAError
+from models.hub import ModelHub
+
+__all__ = ["IndexOptions", "FileResult", "IndexReport", "Indexer", "STAGES"]
+
+log = logging.getLogger(__name__)
+
+STAGES = ("identify", "probe", "keyframes", "audio", "speech", "embed", "write")
+TEXT_SPACE = "text"
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    keyframes: KeyframeOptions = KeyframeOptions()
+    speech: SpeechOptions = SpeechOptions()
+    moment_max_seconds: float = 15.0
+    moment_max_gap: float = 2.0
+    force: bool = False  # index again even when the content is already in the catalog
+
+
+@dataclass
+class FileResult:
+    path: str
+    status: str  # indexed | skipped | failed
+    reason: str = ""
+    stage: str = ""
+    duration: float = 0.0
+    moments: int = 0
+    keyframes: int = 0
+    language: str | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class IndexReport:
+    results: list[FileResult] = field(default_factory=list)
+    models_loaded: list[dict[str, Any]] = field(default_factory=list)
+    elapsed: float = 0.0
+    repaired: bool = False
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.results)
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "indexed": self.count("indexed"), "skipped": self.count("skipped"), "failed": self.count("failed"),
+            "elapsed": round(self.elapsed, 3), "repaired": self.repaired,
+            "models_loaded": self.models_loaded, "files": [r.to_dict() for r in self.results],
+        }
+
+
+class _Stages:
+    """Times the stages of one file and drives its progress bar."""
+
+    def __init__(self, name: str, progress: bool):
+        from tqdm.auto import tqdm
+
+        self.seconds: dict[str, float] = {}
+        self.current = ""
+        self.bar = tqdm(total=len(STAGES), desc=name[:40], unit="stage", leave=False, position=1,
+                        disable=not progress, dynamic_ncols=True)
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        self.current = name
+        self.bar.set_postfix_str(name)
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(time.perf_counter() - t0, 4)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+class Indexer:
+    """Indexes video files into ``index_dir`` with the models of ``hub``."""
+
+    def __init__(self, index_dir: Path, hub: ModelHub, options: IndexOptions = IndexOptions(),
+                 *, progress: bool = False):
+        self.index_dir = Path(index_dir)
+        self.hub = hub
+        self.options = options
+        self.progress = progress
+
+    def _wanted_manifest(self) -> dict[str, Any]:
+        manifest: dict[str, Any] = {"profile": self.hub.profile, "spaces": {}}
+        embedder = self.hub.get("text_embedder")
+        if embedder is not None:
+            manifest["spaces"][TEXT_SPACE] = {"model": embedder.model_name, "backend": embedder.backend_name}
+        transcriber = self.hub.get("transcriber")
+        if transcriber is not None:
+            manifest["transcriber"] = transcriber.model_name
+        return manifest
+
+    def index(self, paths: Sequence[Path], *, repair: bool = False) -> IndexReport:
+        """Index every video under ``paths``; never stops at a bad file."""
+        from tqdm.auto import tqdm
+
+        t0 = time.perf_counter()
+        report = IndexReport()
+        with writer_lock(self.index_dir), Catalog(self.index_dir) as catalog:
+            wanted = self._wanted_manifest()
+            check_manifest(catalog, wanted)
+            derived = DerivedIndexes(catalog)
+            if repair or not derived.is_current():
+                if catalog.count_videos() or repair:
+                    derived.rebuild()
+                    report.repaired = True
+                else:
+                    derived.mark_current()
+            files = list(discover(paths))
+            run_id = catalog.start_run({"paths": [str(p) for p in paths], "profile": self.hub.profile})
+            bar = tqdm(files, desc="videos", unit="video", disable=not self.progress, dynamic_ncols=True)
+            for path in bar:
+                bar.set_postfix_str(path.name[:30])
+                result = self._index_one(path, catalog, derived, wanted, run_id)
+                report.results.append(result)
+                if result.status == "failed":
+                    log.warning("%s: %s", result.path, result.reason)
+            bar.close()
+            catalog.finish_run(run_id, report.count("indexed"), report.count("skipped"), report.count("failed"))
+        report.models_loaded = self.hub.loaded()
+        report.elapsed = time.perf_counter() - t0
+        return report
+
+    def _index_one(self, path: Path, catalog: Catalog, derived: DerivedIndexes,
+                   wanted: dict[str, Any], run_id: int) -> FileResult:
+        abspath = str(path.absolute())
+        result = FileResult(path=abspath, status="failed")
+        stages = _Stages(path.name, self.progress)
+        try:
+            with stages.stage("identify"):
+                try:
+                    st = path.stat()
+                except OSError as exc:
+                    raise MediaError(path, f"cannot read the file ({exc.strerror or exc})") from exc
+                known = catalog.video_by_path(abspath)
+                if known and known.size == st.st_size and known.mtime_ns == st.st_mtime_ns and not path.is_dir():
+                    cid = known.content_id
+                elif path.is_dir():
+                    raise MediaError(path, "is a directory, not a video file")
+                else:
+                    cid = content_id(path)
+            existing = catalog.video_by_content(cid)
+            if existing is not None and not self.options.force:
+                result.status, result.duration = "skipped", existing.duration
+                if existing.path == abspath:
+                    result.reason = "unchanged"
+                elif not Path(existing.path).exists():
+                    catalog.move_video(existing.id, abspath, st.st_size, st.st_mtime_ns)
+                    result.reason = f"moved from {existing.path}"
+                else:
+                    result.reason = f"same content as {existing.path}"
+                catalog.clear_failure(abspath)
+                return result
+            with stages.stage("probe"):
+                info = probe(path)
+                result.duration = info.duration
+            with stages.stage("keyframes"):
+                keyframes = extract_keyframes(path, self.options.keyframes)
+            with stages.stage("audio"):
+                audio = decode_audio(path, SAMPLE_RATE) if info.has_audio else np.zeros(0, np.float32)
+            with stages.stage("speech"):
+                segments = []
+                if audio.size:
+                    segments = transcribe_speech(audio, self.hub.require("voice_activity"),
+                                                 self.hub.require("transcriber"), self.options.speech)
+                moments = group_moments(segments, self.options.moment_max_seconds, self.options.moment_max_gap)
+            vectors: dict[str, tuple[str, np.ndarray]] = {}
+            with stages.stage("embed"):
+                embedder = self.hub.get("text_embedder")
+                if embedder is not None and moments:
+                    vectors[TEXT_SPACE] = ("moment", embedder.embed_documents([m.text for m in moments]))
+                    wanted["spaces"][TEXT_SPACE]["dim"] = embedder.dim
+            with stages.stage("write"):
+                if vectors:
+                    check_manifest(catalog, wanted)
+                    write_manifest(catalog, wanted)
+                media = {"duration": info.duration, "fps": info.fps, "width": info.width, "height": info.height,
+                         "has_audio": info.has_audio, "language": main_language(segments)}
+                added = catalog.add_video(content_id=cid, path=abspath, size=st.st_size, mtime_ns=st.st_mtime_ns,
+                                          info=media, keyframes=keyframes, moments=moments, vectors=vectors,
+                                          run_id=run_id)
+                for m, mid in zip(moments, added.moment_ids):
+                    m.id, m.video_id = mid, added.video_id
+                video = catalog.videos([added.video_id])[0]
+                derived.apply(
+                    video, moments,
+                    {space: (added.moment_ids, matrix) for space, (_, matrix) in vectors.items()},
+                    replaced_videos=added.replaced_videos, replaced_vectors=added.replaced_vectors,
+                )
+            result.status = "indexed"
+            result.moments, result.keyframes, result.language = len(moments), len(keyframes), media["language"]
+        except MediaError as exc:
+            result.reason, result.stage = exc.problem, stages.current
+            catalog.record_failure(abspath, stages.current, exc.problem, run_id)
+        except VideoQAError:
+            raise  # a missing model or a mismatched index stops the run: every file would fail
+        except Exception as exc:  # a bug or a library failure on this file: record it, go on
+            log.debug("%s failed in stage %s", abspath, stages.current, exc_info=True)
+            reason = f"{stages.current} failed: {type(exc).__name__}: {exc}"
+            result.reason, result.stage = reason, stages.current
+            catalog.record_failure(abspath, stages.current, reason, run_id)
+        finally:
+            stages.close()
+            result.seconds = stages.seconds
+        return result

@@ -1,0 +1,77 @@
+"""Data classes of the index (the read side: the retriever imports these)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["SCHEMA_VERSION", "Keyframe", "SpeechSegment", "Moment", "Video", "format_time"]
+
+SCHEMA_VERSION = 1
+
+
+def format_time(seconds: float) -> str:
+    """``mm:ss`` (or ``h:mm:ss`` past an hour)."""
+    total = max(0, int(seconds + 0.5)) if seconds >= 0 else 0
+    h, rem = divmod(total, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+@dataclass
+class Keyframe:
+    """A frame chosen by the frame-difference method, with a small JPEG of it."""
+
+    t: float
+    score: float
+    jpeg: bytes = field(repr=False, default=b"")
+    width: int = 0
+    height: int = 0
+    id: int | None = None
+
+
+@dataclass
+class SpeechSegment:
+    """Transcribed speech with absolute times in the video."""
+
+    start: float
+    end: float
+    text: str
+    language: str | None = None
+
+
+@dataclass
+class Moment:
+    """A stretch of a video that can be found and cited: speech, a description, a keyframe."""
+
+    start: float
+    end: float
+    kind: str  # "speech" | "description" | "keyframe"
+    text: str
+    language: str | None = None
+    id: int | None = None
+    video_id: int | None = None
+
+    @property
+    def centre(self) -> float:
+        return (self.start + self.end) / 2
+
+
+@dataclass
+class Video:
+    id: int
+    content_id: str
+    path: str
+    name: str
+    duration: float
+    fps: float
+    width: int
+    height: int
+    has_audio: bool
+    language: str | None
+    indexed_at: str
+    size: int = 0
+    mtime_ns: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,125 @@
+"""The shared part of every backend: cheap constructor, locate, idempotent thread-safe load."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from models.registry import role_spec
+from models.resolve import locate_weights
+from models.types import ModelLocation
+
+__all__ = ["LazyModel", "resolve_device", "default_cache_dir"]
+
+log = logging.getLogger(__name__)
+
+
+def default_cache_dir() -> Path:
+    import os
+
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "videoqa" / "models"
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` is CUDA when a GPU is visible, else CPU."""
+    if device != "auto":
+        return device
+    try:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except ImportError:  # pragma: no cover
+        return "cpu"
+
+
+class LazyModel:
+    """Base class of backends. Subclasses set ``role`` and ``backend_name`` and implement ``_load``."""
+
+    role: str = ""
+    backend_name: str = ""
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        path: str | None = None,
+        device: str = "auto",
+        cache_dir: str | Path | None = None,
+        hf_repo: str | None = None,
+        **options: Any,
+    ):
+        spec = role_spec(self.role)
+        default = spec.packaged or spec.full
+        self.model_name = model or default.model
+        self.path = path
+        self.device = device
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        known = {c.model: c.hf_repo for c in (spec.full, spec.packaged) if c}
+        self.hf_repo = hf_repo or known.get(self.model_name) or self._hf_repo_for(self.model_name)
+        self.options = options
+        self._lock = threading.Lock()
+        self._location: ModelLocation | None = None
+        self._loaded = False
+        self.load_seconds: float | None = None
+
+    def _hf_repo_for(self, model: str) -> str | None:
+        """The Hub repository of a model name that is not in the role table."""
+        return model if "/" in model and not Path(model).exists() else None
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded
+
+    @property
+    def location(self) -> ModelLocation | None:
+        return self._location
+
+    def locate(self) -> ModelLocation:
+        if self._location is None:
+            self._location = locate_weights(
+                self.role,
+                self.backend_name,
+                self.model_name,
+                local_path=self.path,
+                hf_repo=self.hf_repo,
+                cache_dir=self.cache_dir,
+            )
+        return self._location
+
+    def load(self) -> None:
+        if self._loaded:
+            return
+        with self._lock:
+            if self._loaded:
+                return
+            location = self.locate()
+            t0 = time.perf_counter()
+            self._load(location, resolve_device(self.device))
+            self.load_seconds = time.perf_counter() - t0
+            self._loaded = True
+            log.info(
+                "loaded %s %s (%s) from %s in %.1f s",
+                self.role, self.model_name, self.backend_name, location.source, self.load_seconds,
+            )
+
+    def _load(self, location: ModelLocation, device: str) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-able summary: role, backend, model, where it was found."""
+        loc = self._location
+        return {
+            "role": self.role,
+            "backend": self.backend_name,
+            "model": self.model_name,
+            "path": str(loc.path) if loc else None,
+            "source": loc.source if loc else None,
+            "loaded": self._loaded,
+        }
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model={self.model_name!r}, loaded={self._loaded})"

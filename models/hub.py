@@ -1,0 +1,159 @@
+"""One place that builds each model once and shares it (indexer, retriever, UI).
+
+:class:`ModelsConfig` is plain data (the app layer fills it from settings);
+:class:`ModelHub` builds backends lazily from it. :func:`report` says, for every role
+of every profile, which backend and model it is and where the weights were found.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from models.base import default_cache_dir
+from models.errors import ConfigError, VideoQAError
+from models.registry import ROLES, Choice, RoleSpec, backend_class, backends, create
+
+__all__ = ["RoleConfig", "ModelsConfig", "ModelHub", "report", "resolve_profile", "PROFILES"]
+
+PROFILES = ("packaged", "full", "auto")
+
+
+@dataclass
+class RoleConfig:
+    """Overrides for one role: backend, model name, local path, backend options."""
+
+    backend: str | None = None
+    model: str | None = None
+    path: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ModelsConfig:
+    profile: str = "packaged"  # packaged | full (auto is resolved before building a hub)
+    device: str = "auto"
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    roles: dict[str, RoleConfig] = field(default_factory=dict)
+
+    def choice(self, spec: RoleSpec, profile: str | None = None) -> tuple[str, str, RoleConfig] | None:
+        """(backend, model, overrides) of a role in a profile, or None when the role is off."""
+        profile = profile or self.profile
+        base: Choice | None = spec.full if profile == "full" else spec.packaged
+        over = self.roles.get(spec.role, RoleConfig())
+        if base is None and not over.backend:
+            return None
+        backend = over.backend or base.backend  # type: ignore[union-attr]
+        model = over.model or (base.model if base and backend == base.backend else "")
+        return backend, model, over
+
+
+def _build(config: ModelsConfig, spec: RoleSpec, profile: str | None = None) -> Any | None:
+    chosen = config.choice(spec, profile)
+    if chosen is None:
+        return None
+    backend, model, over = chosen
+    return create(
+        spec.role, backend, model=model or None, path=over.path, device=config.device,
+        cache_dir=config.cache_dir, **over.options,
+    )
+
+
+def _locate_all(config: ModelsConfig, profile: str) -> list[str]:
+    """The problems that keep a profile from running; empty when every role is found."""
+    problems = []
+    for spec in ROLES:
+        chosen = config.choice(spec, profile)
+        if chosen is None:
+            continue
+        backend = chosen[0]
+        if backend not in backends(spec.role):
+            problems.append(f"{spec.role}: backend {backend!r} is not available in this version")
+            continue
+        try:
+            _build(config, spec, profile).locate()
+        except VideoQAError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def resolve_profile(config: ModelsConfig, requested: str) -> tuple[str, str]:
+    """Turn ``auto`` into ``full`` or ``packaged``; returns (profile, why)."""
+    if requested not in PROFILES:
+        raise ConfigError(f"invalid profile {requested!r}, expected one of: {', '.join(PROFILES)}")
+    if requested != "auto":
+        return requested, "as configured"
+    problems = _locate_all(config, "full")
+    if not problems:
+        return "full", "auto: every full-profile model was found locally"
+    return "packaged", f"auto: full profile unavailable ({problems[0]}{' …' if len(problems) > 1 else ''})"
+
+
+class ModelHub:
+    """Builds each role's backend once, on first use, and hands the same instance to everyone."""
+
+    def __init__(self, config: ModelsConfig):
+        if config.profile not in ("packaged", "full"):
+            raise ConfigError(f"ModelHub needs a resolved profile, not {config.profile!r}")
+        self.config = config
+        self._instances: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._specs = {s.role: s for s in ROLES}
+
+    @property
+    def profile(self) -> str:
+        return self.config.profile
+
+    def enabled(self, role: str) -> bool:
+        return self.config.choice(self._specs[role]) is not None
+
+    def get(self, role: str) -> Any | None:
+        """The backend of ``role`` (not yet loaded), or None when the profile turns the role off."""
+        with self._lock:
+            if role not in self._instances:
+                self._instances[role] = _build(self.config, self._specs[role])
+            return self._instances[role]
+
+    def require(self, role: str) -> Any:
+        model = self.get(role)
+        if model is None:
+            raise ConfigError(f"the {self.profile} profile has no {role} model")
+        return model
+
+    def loaded(self) -> list[dict[str, Any]]:
+        """Summaries of the models loaded so far."""
+        with self._lock:
+            return [m.describe() for m in self._instances.values() if m is not None and m.loaded]
+
+
+def report(config: ModelsConfig) -> list[dict[str, Any]]:
+    """For every role of DESIGN.md section 3, in both profiles: backend, model, where found or why missing."""
+    rows = []
+    for spec in ROLES:
+        for profile in ("packaged", "full"):
+            row: dict[str, Any] = {"role": spec.role, "title": spec.title, "profile": profile}
+            chosen = config.choice(spec, profile)
+            if chosen is None:
+                row.update(backend=None, model=None, found=False, off=True,
+                           reason=f"off in the packaged profile: {spec.packaged_fallback}")
+                rows.append(row)
+                continue
+            backend, model, over = chosen
+            row.update(backend=backend, model=model or None, off=False)
+            try:
+                backend_class(spec.role, backend)
+            except VideoQAError:
+                hf = spec.full.hf_repo if profile == "full" else None
+                row.update(found=False, reason=f"backend {backend!r} is not available in this version of videoqa"
+                           + (f"; weights: huggingface-cli download {hf}" if hf else ""))
+                rows.append(row)
+                continue
+            try:
+                loc = _build(config, spec, profile).locate()
+                row.update(found=True, path=str(loc.path), source=loc.source)
+            except VideoQAError as exc:
+                row.update(found=False, reason=str(exc))
+            rows.append(row)
+    return rows

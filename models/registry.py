@@ -1,0 +1,128 @@
+"""Backends registered by name, per role, and the table of roles with their defaults.
+
+The configuration names a backend per role (``text_embedder = "sentence-transformers"``);
+:func:`create` builds it. An unknown name fails listing the valid ones.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from models.errors import UnknownBackendError
+
+__all__ = ["RoleSpec", "Choice", "ROLES", "ROLE_NAMES", "register", "create", "backends", "role_spec"]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A backend and a model for one role in one profile."""
+
+    backend: str
+    model: str
+    hf_repo: str | None = None  # where the weights live on the Hugging Face Hub
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    """One row of the model table (DESIGN.md section 3)."""
+
+    role: str
+    title: str
+    full: Choice
+    packaged: Choice | None  # None: the role is off in the packaged profile
+    packaged_fallback: str = ""  # what the packaged profile does instead
+
+
+ROLES: tuple[RoleSpec, ...] = (
+    RoleSpec(
+        "voice_activity",
+        "voice activity",
+        full=Choice("silero", "silero-vad"),
+        packaged=Choice("silero", "silero-vad"),
+    ),
+    RoleSpec(
+        "transcriber",
+        "speech to text",
+        full=Choice("faster-whisper", "small", "Systran/faster-whisper-small"),
+        packaged=Choice("faster-whisper", "tiny.en", "Systran/faster-whisper-tiny.en"),
+    ),
+    RoleSpec(
+        "frame_embedder",
+        "image/text vectors",
+        full=Choice("open-clip", "ViT-B-32/laion2b_s34b_b79k", "laion/CLIP-ViT-B-32-laion2B-s34B-b79K"),
+        packaged=None,
+        packaged_fallback="visual channel off",
+    ),
+    RoleSpec(
+        "describer",
+        "descriptions, answers",
+        full=Choice("qwen2.5-vl", "Qwen/Qwen2.5-VL-3B-Instruct", "Qwen/Qwen2.5-VL-3B-Instruct"),
+        packaged=None,
+        packaged_fallback="extractive answer from transcript moments",
+    ),
+    RoleSpec(
+        "text_embedder",
+        "text vectors",
+        full=Choice("qwen3-embedding", "Qwen/Qwen3-Embedding-0.6B", "Qwen/Qwen3-Embedding-0.6B"),
+        packaged=Choice(
+            "sentence-transformers",
+            "sentence-transformers/all-MiniLM-L6-v2",
+            "sentence-transformers/all-MiniLM-L6-v2",
+        ),
+    ),
+    RoleSpec(
+        "reranker",
+        "reranker",
+        full=Choice("qwen3-reranker", "Qwen/Qwen3-Reranker-0.6B", "Qwen/Qwen3-Reranker-0.6B"),
+        packaged=None,
+        packaged_fallback="retrieval score decides",
+    ),
+)
+ROLE_NAMES = tuple(r.role for r in ROLES)
+
+# role -> backend name -> "module:Class". Modules are imported only when a backend
+# is created, so listing backends costs nothing.
+_BACKENDS: dict[str, dict[str, str]] = {role: {} for role in ROLE_NAMES}
+
+
+def role_spec(role: str) -> RoleSpec:
+    for spec in ROLES:
+        if spec.role == role:
+            return spec
+    raise UnknownBackendError(f"unknown model role {role!r}; expected one of {', '.join(ROLE_NAMES)}")
+
+
+def register(role: str, name: str, target: str) -> None:
+    """Register ``target`` ("package.module:Class") as backend ``name`` of ``role``."""
+    role_spec(role)
+    _BACKENDS[role][name] = target
+
+
+def backends(role: str) -> list[str]:
+    """The backend names registered for a role."""
+    role_spec(role)
+    return sorted(_BACKENDS[role])
+
+
+def backend_class(role: str, name: str) -> Callable[..., Any]:
+    try:
+        target = _BACKENDS[role][name]
+    except KeyError:
+        valid = ", ".join(backends(role)) or "none"
+        raise UnknownBackendError(
+            f"invalid {role} backend {name!r}, expected one of: {valid}"
+        ) from None
+    module, _, cls = target.partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def create(role: str, name: str, **options: Any) -> Any:
+    """Build (but do not load) backend ``name`` for ``role``."""
+    return backend_class(role, name)(**options)
+
+
+register("voice_activity", "silero", "models.silero:SileroVoiceDetector")
+register("transcriber", "faster-whisper", "models.whisper_ct2:FasterWhisperTranscriber")
+register("text_embedder", "sentence-transformers", "models.sentence_embedder:SentenceTransformerTextEmbedder")

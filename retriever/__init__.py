@@ -1,0 +1,9 @@
+"""Retrieval: keyword and vector channels over an index, fused per video.
+
+Public API: :class:`Retriever`, :class:`RetrievalOptions`, :class:`Hit`, :class:`ScoredMoment`.
+"""
+
+from retriever.api import Hit, NoIndexError, RetrievalOptions, Retriever, ScoredMoment
+from retriever.fusion import FUSIONS, fuse
+
+__all__ = ["FUSIONS", "Hit", "NoIndexError", "RetrievalOptions", "Retriever", "ScoredMoment", "fuse"]

@@ -1,0 +1,196 @@
+"""The retrieval API: a question in, videos and the moments that earned their score out.
+
+>>> from retriever import Retriever
+>>> r = Retriever("/path/to/index", hub)            # hub: models.ModelHub
+>>> for hit in r.search("what you can do for your country", top_k=3):
+...     print(hit.name, round(hit.score, 2), hit.moments[0].cite())
+
+Channels: ``keyword`` (Whoosh over transcripts, titles and later descriptions) and
+``semantic`` (text vectors of moments). Each is normalised to [0, 1] per query and
+fused per video (:func:`retriever.fusion.fuse`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from indexer.catalog import Catalog
+from indexer.schema import Moment, format_time
+from indexer.store import DerivedIndexes, check_manifest, writer_lock
+from models.errors import IndexLockedError, IndexMismatchError, VideoQAError
+from models.hub import ModelHub
+from retriever.fusion import fuse
+from retriever.keyword import KeywordSearcher
+
+__all__ = ["RetrievalOptions", "ScoredMoment", "Hit", "Retriever", "NoIndexError"]
+
+log = logging.getLogger(__name__)
+
+TEXT_SPACE = "text"
+CHANNELS = ("keyword", "semantic")
+
+
+class NoIndexError(VideoQAError):
+    """There is no index at the given directory yet."""
+
+
+@dataclass(frozen=True)
+class RetrievalOptions:
+    weights: dict[str, float] = field(default_factory=lambda: {"keyword": 1.0, "semantic": 1.0})
+    fusion: str = "sum"  # sum | rrf
+    rrf_k: int = 60
+    scorer: str = "tfidf"  # tfidf | bm25f
+    candidates: int = 200  # results taken from each channel before fusion
+    moments_per_hit: int = 3
+    keyframes_per_hit: int = 8
+
+
+@dataclass
+class ScoredMoment:
+    """A moment of a hit with its fused score and per-channel scores."""
+
+    start: float
+    end: float
+    kind: str
+    text: str
+    score: float
+    channels: dict[str, float]
+    id: int | None = None
+    language: str | None = None
+
+    def cite(self) -> str:
+        return f"{format_time(self.start)}–{format_time(self.end)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"start": round(self.start, 3), "end": round(self.end, 3), "kind": self.kind, "text": self.text,
+                "score": round(self.score, 6), "channels": {k: round(v, 6) for k, v in self.channels.items()},
+                "id": self.id, "language": self.language}
+
+
+@dataclass
+class Hit:
+    """A video found for a query."""
+
+    video_id: int
+    video: str  # path of the file when it was indexed
+    name: str
+    score: float
+    channels: dict[str, float]
+    moments: list[ScoredMoment]
+    duration: float = 0.0
+    keyframes: list[dict[str, Any]] = field(default_factory=list)  # {"id", "t"}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"video": self.video, "name": self.name, "video_id": self.video_id, "score": round(self.score, 6),
+                "channels": {k: round(v, 6) for k, v in self.channels.items()}, "duration": self.duration,
+                "moments": [m.to_dict() for m in self.moments], "keyframes": self.keyframes}
+
+
+class Retriever:
+    """Searches one index directory. Thread-safe; picks up what an indexer commits meanwhile."""
+
+    def __init__(self, index_dir: str | Path, hub: ModelHub, options: RetrievalOptions = RetrievalOptions()):
+        self.index_dir = Path(index_dir)
+        self.hub = hub
+        self.options = options
+        self._lock = threading.RLock()
+        self._catalog: Catalog | None = None
+        self._derived: DerivedIndexes | None = None
+        self._generation = -1
+
+    # -- opening and refreshing --------------------------------------------------------
+    def _open(self) -> tuple[Catalog, DerivedIndexes]:
+        with self._lock:
+            if self._catalog is None:
+                if not (self.index_dir / Catalog.FILENAME).exists():
+                    raise NoIndexError(f"no index in {self.index_dir}; run: videoqa index PATH --index-dir "
+                                       f"{self.index_dir}")
+                self._catalog = Catalog(self.index_dir)
+                embedder = self.hub.get("text_embedder")
+                if embedder is not None:
+                    check_manifest(self._catalog, {"spaces": {TEXT_SPACE: {"model": embedder.model_name}}})
+            generation = self._catalog.generation
+            if self._derived is None or generation != self._generation:
+                derived = DerivedIndexes(self._catalog)
+                if not derived.is_current():
+                    try:
+                        with writer_lock(self.index_dir):
+                            derived.rebuild()
+                    except IndexLockedError:
+                        log.info("an indexer is writing %s; searching what it has committed", self.index_dir)
+                self._derived, self._generation = derived, generation
+            return self._catalog, self._derived
+
+    def close(self) -> None:
+        with self._lock:
+            if self._catalog is not None:
+                self._catalog.close()
+            self._catalog = self._derived = None
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._open()[0]
+
+    # -- channels ----------------------------------------------------------------------
+    def _semantic(self, derived: DerivedIndexes, query: str) -> dict[int, float]:
+        embedder = self.hub.get("text_embedder")
+        if embedder is None or self.options.weights.get("semantic", 1.0) == 0:
+            return {}
+        store = derived.vector_store(TEXT_SPACE)
+        if store.ntotal == 0:
+            return {}
+        qvec = embedder.embed_query(query)
+        if store.dim != qvec.shape[0]:
+            raise IndexMismatchError(f"{store.path}: {store.dim}-d vectors, the query embedder gives {qvec.shape[0]}")
+        ids, cos = store.search(qvec, self.options.candidates)
+        return {int(i): max(0.0, min(1.0, float(c))) for i, c in zip(ids, cos)}
+
+    # -- search --------------------------------------------------------------------------
+    def search(self, query: str, top_k: int = 3) -> list[Hit]:
+        """The ``top_k`` best videos for ``query`` with the moments that earned their score."""
+        query = (query or "").replace("\x00", " ").strip()
+        if not query:
+            return []
+        catalog, derived = self._open()
+        opts = self.options
+        kw_videos, kw_moments = KeywordSearcher(derived.keywords, opts.scorer).search(query, opts.candidates)
+        sem_moments = self._semantic(derived, query)
+
+        moment_rows = catalog.moments(set(kw_moments) | set(sem_moments))
+        sem_videos: dict[int, float] = {}
+        for mid, s in sem_moments.items():
+            m = moment_rows.get(mid)
+            if m is not None and s > sem_videos.get(m.video_id, -1.0):
+                sem_videos[m.video_id] = s
+
+        channels = {"keyword": kw_videos, "semantic": sem_videos}
+        fused = fuse(channels, opts.weights, opts.fusion, opts.rrf_k)
+        top = sorted((v for v in fused if fused[v] > 0), key=lambda v: fused[v], reverse=True)[: max(0, top_k)]
+        videos = {v.id: v for v in catalog.videos(top)}
+
+        per_video: dict[int, list[ScoredMoment]] = {}
+        moment_channels = {"keyword": {m: s for m, (_, s) in kw_moments.items()}, "semantic": sem_moments}
+        moment_scores = fuse(moment_channels, opts.weights, "sum")
+        for mid, score in moment_scores.items():
+            m: Moment | None = moment_rows.get(mid)
+            if m is None or m.video_id not in videos or score <= 0:
+                continue
+            per_video.setdefault(m.video_id, []).append(ScoredMoment(
+                m.start, m.end, m.kind, m.text, score,
+                {name: ch.get(mid, 0.0) for name, ch in moment_channels.items()}, m.id, m.language))
+
+        hits = []
+        for vid in top:
+            video = videos.get(vid)
+            if video is None:  # removed since the derived index was read
+                continue
+            moments = sorted(per_video.get(vid, []), key=lambda m: m.score, reverse=True)[: opts.moments_per_hit]
+            keyframes = [{"id": k.id, "t": round(k.t, 3)} for k in catalog.keyframes_of(vid)]
+            hits.append(Hit(vid, video.path, video.name, fused[vid],
+                            {name: ch.get(vid, 0.0) for name, ch in channels.items()},
+                            moments, video.duration, keyframes[: opts.keyframes_per_hit]))
+        return hits
