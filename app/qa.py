@@ -110,7 +110,7 @@ class VideoQA:
             if self._retriever is None:
                 s = self.settings
                 options = RetrievalOptions(weights={"keyword": s.keyword_weight, "semantic": s.semantic_weight},
-                                           fusion=s.fusion, scorer=s.scorer)
+                                           fusion=s.fusion, scorer=s.scorer, semantic_floor=s.semantic_floor)
                 self._retriever = Retriever(self.index_dir, self.hub, options)
             return self._retriever
 

@@ -98,7 +98,9 @@ SETTINGS: tuple[Setting, ...] = (
     S("language", None, str, "Spoken language code (en, de, zh, ...); unset: detected per speech window.",
       group="speech", optional=True),
     S("beam_size", 5, int, "Whisper beam size.", group="speech"),
-    S("no_repeat_ngram_size", 3, int, "Whisper: forbid repeating n-grams of this size (0: off).", group="speech"),
+    S("no_repeat_ngram_size", 6, int, "Whisper: forbid repeating token n-grams of this size against repetition "
+      "loops (0: off). Below 5 it breaks real speech: 'what your country can do for you, ask what you can do "
+      "for your country' repeats a 3-gram.", group="speech"),
     S("vad_threshold", 0.5, float, "Silero VAD speech probability threshold.", group="speech"),
     S("window_seconds", 28.0, float, "Seconds of speech per Whisper window.", group="speech"),
     S("window_overlap", 1.0, float, "Seconds of overlap when a long speech region is split.", group="speech"),
@@ -110,6 +112,8 @@ SETTINGS: tuple[Setting, ...] = (
     S("max_keyframes", 48, int, "Most keyframes kept per video.", group="keyframes"),
     S("keyword_weight", 1.0, float, "Weight of the keyword (TF-IDF) channel in fusion.", group="search"),
     S("semantic_weight", 1.0, float, "Weight of the text-vector channel in fusion.", group="search"),
+    S("semantic_floor", 0.2, float, "Cosine at or below which a text vector counts as no match; above it, "
+      "cosines are rescaled to (0, 1].", group="search"),
     S("fusion", "sum", str, "How channel scores are fused per video.", ("sum", "rrf"), group="search"),
     S("scorer", "tfidf", str, "Keyword scoring.", ("tfidf", "bm25f"), group="search"),
     S("top_k", 3, int, "Videos returned by search and used for answers.", group="search"),

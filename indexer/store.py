@@ -102,10 +102,22 @@ def write_manifest(catalog: Catalog, manifest: dict[str, Any]) -> None:
 
 # -- keywords ------------------------------------------------------------------------------
 
+# Whoosh's English stop words plus the question and function words that questions are
+# made of: "what is love" must not match every transcript that says "what".
+STOP_WORDS = frozenset("""
+a about above after again all also am an and any are as at be because been before being below between both
+but by can could did do does doing done during each few for from further had has have having he her here
+hers him his how i if in into is it its itself just me more most my no nor not now of off on once only or
+other our ours out over own please same she should so some such tbd tell than that the their theirs them
+then there these they this those through to too under until up us very was we were what when where which
+while who whom why will with would yet you your yours
+""".split())
+
+
 def _analyzer():
     from whoosh.analysis import StemmingAnalyzer
 
-    return StemmingAnalyzer(minsize=1)
+    return StemmingAnalyzer(stoplist=STOP_WORDS, minsize=1)
 
 
 def _schema():

@@ -40,7 +40,7 @@ class FasterWhisperTranscriber(LazyModel):
     backend_name = "faster-whisper"
 
     def __init__(self, model: str | None = None, *, beam_size: int = 5, temperature: float = 0.0,
-                 no_repeat_ngram_size: int = 3, compute_type: str = "auto", cpu_threads: int = 0, **kw):
+                 no_repeat_ngram_size: int = 6, compute_type: str = "auto", cpu_threads: int = 0, **kw):
         super().__init__(model, **kw)
         self.beam_size = beam_size
         self.temperature = temperature

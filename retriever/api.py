@@ -45,6 +45,7 @@ class RetrievalOptions:
     rrf_k: int = 60
     scorer: str = "tfidf"  # tfidf | bm25f
     candidates: int = 200  # results taken from each channel before fusion
+    semantic_floor: float = 0.2  # cosines at or below count as no match; above, rescaled to (0, 1]
     moments_per_hit: int = 3
     keyframes_per_hit: int = 8
 
@@ -147,7 +148,9 @@ class Retriever:
         if store.dim != qvec.shape[0]:
             raise IndexMismatchError(f"{store.path}: {store.dim}-d vectors, the query embedder gives {qvec.shape[0]}")
         ids, cos = store.search(qvec, self.options.candidates)
-        return {int(i): max(0.0, min(1.0, float(c))) for i, c in zip(ids, cos)}
+        floor = self.options.semantic_floor
+        # Unrelated texts still have cosines of 0.0-0.2 with MiniLM: below the floor is no match.
+        return {int(i): min(1.0, (float(c) - floor) / (1.0 - floor)) for i, c in zip(ids, cos) if c > floor}
 
     # -- search --------------------------------------------------------------------------
     def search(self, query: str, top_k: int = 3) -> list[Hit]:

@@ -1,0 +1,101 @@
+"""Shared fixtures: real media from ../shared/media, videos made with ffmpeg, one indexed library."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_MEDIA = ROOT / "sample_media"
+SHARED_MEDIA = Path(os.environ.get("VIDEOQA_SHARED_MEDIA", ROOT.parent / "shared" / "media"))
+
+# Where the JFK speech is laid over real footage in the test video (seconds).
+JFK_OFFSET = 8.0
+JFK_TEXT = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
+
+
+def pytest_configure(config):
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+def normalise(text: str) -> str:
+    """Lower case, letters and digits only, single spaces."""
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+@pytest.fixture(scope="session")
+def shared_media() -> Path:
+    if not (SHARED_MEDIA / "SOURCES.md").exists():
+        pytest.skip(f"the shared media corpus is not at {SHARED_MEDIA} (set VIDEOQA_SHARED_MEDIA)")
+    return SHARED_MEDIA
+
+
+@pytest.fixture(scope="session")
+def ground_truth(shared_media) -> dict:
+    return json.loads((shared_media / "ground_truth.json").read_text())
+
+
+def ffmpeg(*args: str) -> None:
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed (make test installs it)")
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *args], check=True)
+
+
+def make_speech_video(footage: Path, audio: Path, out: Path, offset: float, length: float) -> Path:
+    """Lay ``audio`` over looped ``footage`` starting at ``offset`` seconds; ``length`` seconds long."""
+    delay = int(offset * 1000)
+    ffmpeg("-stream_loop", "-1", "-i", str(footage), "-i", str(audio),
+           "-filter_complex", f"[1:a]aresample=16000,pan=mono|c0=c0,adelay={delay}|{delay},apad[a]",
+           "-map", "0:v:0", "-map", "[a]", "-t", str(length),
+           "-c:v", "libx264", "-preset", "veryfast", "-crf", "32", "-pix_fmt", "yuv420p",
+           "-c:a", "aac", "-b:a", "64k", str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def jfk_video(shared_media, tmp_path_factory) -> Path:
+    """Real footage (the airplane clip, looped) with the JFK inaugural excerpt from JFK_OFFSET seconds."""
+    out = tmp_path_factory.mktemp("jfk") / "field_day_with_speech.mp4"
+    return make_speech_video(shared_media / "video" / "outdoor_airplane-then-field.mp4",
+                             shared_media / "audio" / "en_jfk_inaugural_ask-not.flac", out, JFK_OFFSET, 24.0)
+
+
+@pytest.fixture(scope="session")
+def library(tmp_path_factory, jfk_video) -> Path:
+    """A folder with the sample videos and the JFK video (symlinks, nothing copied from shared/)."""
+    folder = tmp_path_factory.mktemp("library")
+    for video in sorted(SAMPLE_MEDIA.glob("*.mp4")):
+        (folder / video.name).symlink_to(video)
+    (folder / "speeches").mkdir()
+    (folder / "speeches" / jfk_video.name).symlink_to(jfk_video)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def settings_env(tmp_path_factory) -> dict[str, str]:
+    """Environment for running videoqa with a private index and model cache."""
+    base = tmp_path_factory.mktemp("videoqa")
+    return {"VIDEOQA_INDEX_DIR": str(base / "index"), "VIDEOQA_CACHE_DIR": str(base / "cache"),
+            "VIDEOQA_PROFILE": "packaged"}
+
+
+@pytest.fixture(scope="session")
+def qa(settings_env):
+    from app import VideoQA, load_settings
+
+    return VideoQA(load_settings(env=settings_env))
+
+
+@pytest.fixture(scope="session")
+def indexed(qa, library):
+    """The library indexed once for the whole session; returns the first report."""
+    report = qa.index([library])
+    assert report.ok, [r.to_dict() for r in report.failed]
+    return report

@@ -1,0 +1,68 @@
+import numpy as np
+
+from indexer.catalog import Catalog
+from indexer.schema import Keyframe, Moment
+from indexer.store import DerivedIndexes, write_manifest
+
+
+def _add(catalog, name, texts, dim=4, seed=0):
+    rng = np.random.default_rng(seed)
+    moments = [Moment(i * 10.0, i * 10.0 + 5, "speech", t) for i, t in enumerate(texts)]
+    vecs = rng.normal(size=(len(texts), dim)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    added = catalog.add_video(content_id=f"cid-{name}-{seed}", path=f"/videos/{name}", size=1, mtime_ns=1,
+                              info={"duration": 60.0, "has_audio": True}, keyframes=[Keyframe(0.0, 0.0, b"jpg", 1, 1)],
+                              moments=moments, vectors={"text": ("moment", vecs)}, run_id=None)
+    for m, mid in zip(moments, added.moment_ids):
+        m.id, m.video_id = mid, added.video_id
+    return added, moments, vecs
+
+
+def test_video_commit_is_atomic_and_bumps_generation(tmp_path):
+    with Catalog(tmp_path) as catalog:
+        g0 = catalog.generation
+        try:
+            catalog.add_video(content_id="x", path="/videos/x.mp4", size=1, mtime_ns=1, info={}, keyframes=[],
+                              moments=[Moment(0, 1, "speech", "hello")],
+                              vectors={"text": ("moment", np.zeros((2, 4), np.float32))},  # wrong count
+                              run_id=None)
+        except ValueError:
+            pass
+        assert catalog.count_videos() == 0 and catalog.stats()["moments"] == 0
+        assert catalog.generation == g0
+        _add(catalog, "a.mp4", ["hello world"])
+        assert catalog.generation == g0 + 1
+
+
+def test_replacing_a_path_removes_the_old_content(tmp_path):
+    with Catalog(tmp_path) as catalog:
+        first, _, _ = _add(catalog, "a.mp4", ["old words"], seed=1)
+        second, _, _ = _add(catalog, "a.mp4", ["new words", "more"], seed=2)
+        assert second.replaced_videos == [first.video_id]
+        assert second.replaced_vectors == {"text": first.moment_ids}
+        assert catalog.count_videos() == 1
+        assert [m.text for m in catalog.moments_of(second.video_id)] == ["new words", "more"]
+
+
+def test_derived_indexes_rebuild_to_the_same_state(tmp_path):
+    with Catalog(tmp_path) as catalog:
+        write_manifest(catalog, {"spaces": {"text": {"model": "test", "dim": 4}}})
+        derived = DerivedIndexes(catalog)
+        derived.mark_current()
+        for i, name in enumerate(["a.mp4", "b.mp4", "a.mp4"]):  # the third replaces the first
+            added, moments, vecs = _add(catalog, name, [f"text {name} {i}", "shared words"], seed=i)
+            video = catalog.videos([added.video_id])[0]
+            derived.apply(video, moments, {"text": (added.moment_ids, vecs)}, added.replaced_videos,
+                          added.replaced_vectors)
+        assert derived.is_current()
+        incremental = derived.vector_store("text").ntotal
+        with derived.keywords.index.searcher() as s:
+            docs_incremental = s.doc_count()
+        catalog.set_meta("generation", str(catalog.generation + 5))  # as after a crash
+        assert not DerivedIndexes(catalog).is_current()
+        fresh = DerivedIndexes(catalog)
+        fresh.rebuild()
+        assert fresh.is_current()
+        assert fresh.vector_store("text").ntotal == incremental == 4
+        with fresh.keywords.index.searcher() as s:
+            assert s.doc_count() == docs_incremental == 2 + 4  # two video documents, four moments
