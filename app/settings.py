@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from models.base import default_cache_dir
 from models.errors import ConfigError
 
-__all__ = ["Setting", "SETTINGS", "Settings", "load_settings", "default_index_dir", "ENV_PREFIX"]
+__all__ = ["Setting", "SETTINGS", "Settings", "load_settings", "settings_markdown", "default_index_dir", "ENV_PREFIX"]
 
 ENV_PREFIX = "VIDEOQA_"
 
@@ -24,11 +25,6 @@ ENV_PREFIX = "VIDEOQA_"
 def default_index_dir() -> str:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return str(Path(base) / "videoqa" / "index")
-
-
-def default_cache_dir() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return str(Path(base) / "videoqa" / "models")
 
 
 @dataclass(frozen=True)
@@ -84,7 +80,8 @@ SETTINGS: tuple[Setting, ...] = (
       "Qwen2.5-VL, Qwen3; weights downloaded beforehand) or auto (full when all its weights are found "
       "locally, else packaged).", ("packaged", "full", "auto")),
     S("index_dir", default_index_dir(), str, "Directory of the index (catalog, keyword and vector indexes)."),
-    S("cache_dir", default_cache_dir(), str, "Directory for prepared model files (e.g. the joined Whisper base)."),
+    S("cache_dir", str(default_cache_dir()), str, "Directory for prepared model files (e.g. the joined Whisper base)."),
+    S("log_level", "warning", str, "Logging level.", ("debug", "info", "warning", "error")),
     S("device", "auto", str, "Where models run: auto (CUDA when present), cpu or cuda.", group="models"),
     S("transcriber", None, str, "Speech-to-text backend (default: the profile's).", group="models", optional=True),
     S("whisper_model", None, str, "Whisper model: tiny.en, base, small, large-v3-turbo, ... or a directory "
@@ -119,7 +116,6 @@ SETTINGS: tuple[Setting, ...] = (
     S("top_k", 3, int, "Videos returned by search and used for answers.", group="search"),
     S("host", "127.0.0.1", str, "Address the web UI binds to.", group="web"),
     S("port", 7860, int, "Port of the web UI.", group="web"),
-    S("log_level", "warning", str, "Logging level.", ("debug", "info", "warning", "error"), group="general"),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -152,6 +148,28 @@ class Settings:
     def table(self) -> list[dict[str, Any]]:
         return [{"name": s.name, "value": self._values[s.name], "source": self.sources[s.name], "env": s.env,
                  "flag": s.flag, "help": s.help, "group": s.group} for s in SETTINGS]
+
+
+def settings_markdown() -> str:
+    """The reference table of docs/SETTINGS.md (a test keeps the file in step with the code)."""
+    lines = ["# Settings", "",
+             "Resolved in this order, later wins: defaults < TOML file (`--config FILE` or `VIDEOQA_CONFIG`) "
+             "< `VIDEOQA_*` environment < command-line flags. `videoqa settings` prints the current values and "
+             "where each came from. In a TOML file, give the names below at the top level or under `[videoqa]`; "
+             "relative paths in the file are relative to the file.", ""]
+    group = None
+    for s in SETTINGS:
+        if s.group != group:
+            group = s.group
+            lines += ["", f"## {group}", "", "| name | flag | environment | default | meaning |", "|---|---|---|---|---|"]
+        default = "unset" if s.default is None else f"`{s.default}`"
+        if s.name == "index_dir":
+            default = "`$XDG_DATA_HOME/videoqa/index` (`~/.local/share/videoqa/index`)"
+        elif s.name == "cache_dir":
+            default = "`$XDG_CACHE_HOME/videoqa/models` (`~/.cache/videoqa/models`)"
+        meaning = s.help + (f" One of: {', '.join(s.choices)}." if s.choices else "")
+        lines.append(f"| `{s.name}` | `{s.flag}` | `{s.env}` | {default} | {meaning.replace('|', '/')} |")
+    return "\n".join(lines) + "\n"
 
 
 def _unknown(name: str, where: str) -> str:

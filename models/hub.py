@@ -88,7 +88,8 @@ def resolve_profile(config: ModelsConfig, requested: str) -> tuple[str, str]:
     problems = _locate_all(config, "full")
     if not problems:
         return "full", "auto: every full-profile model was found locally"
-    return "packaged", f"auto: full profile unavailable ({problems[0]}{' …' if len(problems) > 1 else ''})"
+    missing = ", ".join(p.split(":", 1)[0] for p in problems)
+    return "packaged", f"auto: full-profile models missing ({missing}); see videoqa models"
 
 
 class ModelHub:

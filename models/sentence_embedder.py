@@ -28,6 +28,9 @@ class SentenceTransformerTextEmbedder(LazyModel):
 
     def _load(self, location: ModelLocation, device: str) -> None:
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # no "Loading weights" bar in the middle of ours
 
         self._model = SentenceTransformer(str(location.path), device=device, local_files_only=True)
         get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension

@@ -45,3 +45,12 @@ def test_bad_settings_are_clear_errors(tmp_path, cli, env, text, match):
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_settings(config=tmp_path / "nope.toml", env={})
+
+
+def test_docs_list_every_setting():
+    from pathlib import Path
+
+    from app.settings import settings_markdown
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "SETTINGS.md"
+    assert doc.read_text() == settings_markdown(), "regenerate docs/SETTINGS.md from app.settings.settings_markdown()"

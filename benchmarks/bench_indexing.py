@@ -1,0 +1,99 @@
+"""Indexing speed per stage, as multiples of realtime (video seconds per wall second).
+
+Runs the real indexing pipeline (:class:`indexer.pipeline.Indexer`) several times over
+the same files into fresh index directories, with the models loaded beforehand (their
+load time is reported on its own), and reports the median time of each stage.
+
+    python benchmarks/bench_indexing.py [--runs 3] [FOLDER ...]
+
+Default folders: sample_media/ and ../shared/media/video/. Prints a table and writes
+benchmarks/results/indexing.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import machine, median, write_json  # noqa: E402
+
+from app.qa import VideoQA  # noqa: E402
+from app.settings import load_settings  # noqa: E402
+from indexer.pipeline import STAGES, Indexer  # noqa: E402
+
+MODEL_STAGES = ("speech", "embed")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folders", nargs="*", type=Path,
+                        default=[ROOT / "sample_media", ROOT.parent / "shared" / "media" / "video"])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--whisper-model", default=None, help="e.g. base (default: the profile's)")
+    args = parser.parse_args()
+
+    settings = load_settings({"profile": "packaged", "whisper_model": args.whisper_model}, env={})
+    qa = VideoQA(settings)
+    hub = qa.hub
+    loads = {}
+    for role in ("voice_activity", "transcriber", "text_embedder"):
+        model = hub.require(role)
+        t0 = time.perf_counter()
+        model.load()
+        loads[role] = {"model": model.model_name, "seconds": round(time.perf_counter() - t0, 2)}
+
+    folders = [f for f in args.folders if f.exists()]
+    per_file: dict[str, dict] = {}
+    for run in range(args.runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            report = Indexer(Path(tmp), hub, qa.index_options(force=True)).index(folders)
+        for r in report.results:
+            entry = per_file.setdefault(r.path, {"folder": next(str(f) for f in folders if r.path.startswith(
+                str(f.absolute()))), "duration": r.duration, "status": r.status, "runs": []})
+            entry["runs"].append(r.seconds)
+        print(f"run {run + 1}/{args.runs}: {report.count('indexed')} indexed, {report.count('failed')} failed "
+              f"in {report.elapsed:.1f} s", file=sys.stderr)
+
+    rows = []
+    for path, entry in per_file.items():
+        stages = {s: median(run.get(s, 0.0) for run in entry["runs"]) for s in STAGES}
+        stages["total"] = median(sum(run.values()) for run in entry["runs"])
+        rows.append({"file": Path(path).name, "folder": entry["folder"], "duration": entry["duration"],
+                     "status": entry["status"], "median_seconds": stages})
+
+    def realtime(duration: float, seconds: float) -> str:
+        return f"{duration / seconds:.1f}" if seconds > 0.0005 else "-"
+
+    groups = {}
+    for row in rows:
+        g = groups.setdefault(row["folder"], {"duration": 0.0, **{s: 0.0 for s in (*STAGES, "total")}})
+        g["duration"] += row["duration"]
+        for s in (*STAGES, "total"):
+            g[s] += row["median_seconds"][s]
+
+    cols = ("keyframes", "audio", "speech", "embed", "write", "total")
+    print(f"\nmachine: {machine()}")
+    print(f"model load (once): " + ", ".join(f"{k} {v['model']} {v['seconds']} s" for k, v in loads.items()))
+    print(f"\n{'file':<38} {'secs':>6} " + " ".join(f"{c:>10}" for c in cols) + "   (x realtime, median of "
+          f"{args.runs})")
+    for row in rows:
+        m = row["median_seconds"]
+        print(f"{row['file'][:38]:<38} {row['duration']:>6.1f} " +
+              " ".join(f"{realtime(row['duration'], m[c]):>10}" for c in cols))
+    for folder, g in groups.items():
+        print(f"{'ALL ' + Path(folder).name:<38} {g['duration']:>6.1f} " +
+              " ".join(f"{realtime(g['duration'], g[c]):>10}" for c in cols))
+    path = write_json("indexing", {"machine": machine(), "runs": args.runs, "model_load": loads, "files": rows,
+                                   "folders": groups, "whisper_model": hub.require("transcriber").model_name})
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()
