@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="videoqa", parents=[common],
         description="Ask questions about a library of videos; answers cite the video and the moment.",
     )
+    parser.add_argument("--version", action="version", version=f"videoqa {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("index", parents=[common], help="Index video files and folders (recursive, incremental).")
@@ -67,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="Print JSON.")
 
+    p = sub.add_parser("library", parents=[common], help="List the indexed videos and the files that failed.")
+    p.add_argument("--json", action="store_true", help="Print JSON.")
+
     p = sub.add_parser("models", parents=[common], help="Show every model role: backend, model, where found.")
     p.add_argument("--json", action="store_true", help="Print JSON.")
 
@@ -75,6 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("settings", parents=[common], help="Show every setting, its value and where it came from.")
     p.add_argument("--json", action="store_true", help="Print JSON.")
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("videoqa")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "unknown"
 
 
 def _setup_logging(settings: Settings, verbose: int) -> None:
@@ -166,6 +179,20 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         else:
             for row in table:
                 out.write(f"{row['name']:<22} {row['value']!s:<30} ({row['source']})\n    {row['help']}\n")
+        return 0
+    if cmd == "library":
+        lib = qa.library()
+        if args.json:
+            out.write(json.dumps(lib, indent=2, default=str) + "\n")
+            return 0
+        videos, failures = lib["videos"], lib["failures"]
+        width = max([len(v["name"]) for v in videos] + [4])
+        for v in videos:
+            out.write(f"{v['name']:<{width}}  {format_time(v['duration']):>7}  {v['language'] or '-':<3} "
+                      f"{v['width']}x{v['height']}  {v['path']}\n")
+        for f in failures:
+            out.write(f"FAILED {f['path']}: [{f['stage']}] {f['error']}\n")
+        out.write(f"{len(videos)} videos indexed, {len(failures)} failed, in {qa.index_dir}\n")
         return 0
     if cmd == "models":
         info = qa.models()

@@ -101,7 +101,8 @@ SETTINGS: tuple[Setting, ...] = (
     S("vad_threshold", 0.5, float, "Silero VAD speech probability threshold.", group="speech"),
     S("window_seconds", 28.0, float, "Seconds of speech per Whisper window.", group="speech"),
     S("window_overlap", 1.0, float, "Seconds of overlap when a long speech region is split.", group="speech"),
-    S("moment_seconds", 15.0, float, "Longest speech moment (consecutive segments joined).", group="speech"),
+    S("moment_seconds", 10.0, float, "Longest speech moment (consecutive segments joined); shorter moments "
+      "cite more precisely.", group="speech"),
     S("keyframe_fps", 2.0, float, "Frames per second examined for keyframes.", group="keyframes"),
     S("keyframe_threshold", 12.0, float, "Mean grayscale difference (0-255) that marks a new keyframe.",
       group="keyframes"),
@@ -161,7 +162,8 @@ def settings_markdown() -> str:
     for s in SETTINGS:
         if s.group != group:
             group = s.group
-            lines += ["", f"## {group}", "", "| name | flag | environment | default | meaning |", "|---|---|---|---|---|"]
+            lines += ["", f"## {group}", "", "| name | flag | environment | default | meaning |",
+                      "|---|---|---|---|---|"]
         default = "unset" if s.default is None else f"`{s.default}`"
         if s.name == "index_dir":
             default = "`$XDG_DATA_HOME/videoqa/index` (`~/.local/share/videoqa/index`)"

@@ -100,7 +100,7 @@ def build_ui(qa: VideoQA) -> Any:
 def serve(qa: VideoQA, host: str = "127.0.0.1", port: int = 7860) -> None:
     """Serve the page until interrupted; prints the URL."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    qa.retriever.catalog  # fail now, with a clear message, when there is no index
+    _ = qa.retriever.catalog  # fail now, with a clear message, when there is no index
     demo = build_ui(qa)
     print(f"videoqa: serving {qa.index_dir} ({qa.profile} profile) on http://{host}:{port}", flush=True)
     demo.queue(default_concurrency_limit=8).launch(

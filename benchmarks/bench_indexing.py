@@ -37,6 +37,7 @@ def main() -> None:
                         default=[ROOT / "sample_media", ROOT.parent / "shared" / "media" / "video"])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--whisper-model", default=None, help="e.g. base (default: the profile's)")
+    parser.add_argument("--markdown", action="store_true", help="Print the table as Markdown.")
     args = parser.parse_args()
 
     settings = load_settings({"profile": "packaged", "whisper_model": args.whisper_model}, env={})
@@ -79,17 +80,21 @@ def main() -> None:
             g[s] += row["median_seconds"][s]
 
     cols = ("keyframes", "audio", "speech", "embed", "write", "total")
+    lines = [(row["file"], row["duration"], [realtime(row["duration"], row["median_seconds"][c]) for c in cols])
+             for row in rows]
+    lines += [(f"all of {Path(folder).name}/", g["duration"], [realtime(g["duration"], g[c]) for c in cols])
+              for folder, g in groups.items()]
     print(f"\nmachine: {machine()}")
-    print(f"model load (once): " + ", ".join(f"{k} {v['model']} {v['seconds']} s" for k, v in loads.items()))
-    print(f"\n{'file':<38} {'secs':>6} " + " ".join(f"{c:>10}" for c in cols) + "   (x realtime, median of "
-          f"{args.runs})")
-    for row in rows:
-        m = row["median_seconds"]
-        print(f"{row['file'][:38]:<38} {row['duration']:>6.1f} " +
-              " ".join(f"{realtime(row['duration'], m[c]):>10}" for c in cols))
-    for folder, g in groups.items():
-        print(f"{'ALL ' + Path(folder).name:<38} {g['duration']:>6.1f} " +
-              " ".join(f"{realtime(g['duration'], g[c]):>10}" for c in cols))
+    print("model load (once): " + ", ".join(f"{k} {v['model']} {v['seconds']} s" for k, v in loads.items()))
+    print(f"multiples of realtime, median of {args.runs} runs ('-': nothing to do)\n")
+    if args.markdown:
+        print("| file | seconds | " + " | ".join(cols) + " |\n|---|---:|" + "---:|" * len(cols))
+        for name, dur, vals in lines:
+            print(f"| {name} | {dur:.1f} | " + " | ".join(vals) + " |")
+    else:
+        print(f"{'file':<38} {'secs':>6} " + " ".join(f"{c:>10}" for c in cols))
+        for name, dur, vals in lines:
+            print(f"{name[:38]:<38} {dur:>6.1f} " + " ".join(f"{v:>10}" for v in vals))
     path = write_json("indexing", {"machine": machine(), "runs": args.runs, "model_load": loads, "files": rows,
                                    "folders": groups, "whisper_model": hub.require("transcriber").model_name})
     print(f"\nwrote {path}")

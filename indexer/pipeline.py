@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +38,7 @@ TEXT_SPACE = "text"
 class IndexOptions:
     keyframes: KeyframeOptions = KeyframeOptions()
     speech: SpeechOptions = SpeechOptions()
-    moment_max_seconds: float = 15.0
+    moment_max_seconds: float = 10.0
     moment_max_gap: float = 2.0
     force: bool = False  # index again even when the content is already in the catalog
 

@@ -160,7 +160,7 @@ def transcribe_speech(
     return _dedupe_overlaps(segments)
 
 
-def group_moments(segments: Sequence[SpeechSegment], max_seconds: float = 15.0, max_gap: float = 2.0) -> list[Moment]:
+def group_moments(segments: Sequence[SpeechSegment], max_seconds: float = 10.0, max_gap: float = 2.0) -> list[Moment]:
     """Join consecutive segments into speech moments of at most ``max_seconds``.
 
     A moment never spans a pause longer than ``max_gap`` seconds, so the times it cites

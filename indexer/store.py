@@ -31,7 +31,10 @@ from indexer.catalog import Catalog
 from indexer.schema import SCHEMA_VERSION, Moment, Video
 from models.errors import IndexLockedError, IndexMismatchError
 
-__all__ = ["writer_lock", "KeywordStore", "VectorStore", "DerivedIndexes", "check_manifest", "write_manifest", "rebuild"]
+__all__ = [
+    "writer_lock", "KeywordStore", "VectorStore", "DerivedIndexes", "check_manifest", "write_manifest", "rebuild",
+    "STOP_WORDS",
+]
 
 log = logging.getLogger(__name__)
 

@@ -89,8 +89,8 @@ def test_batch_queries_in_order(indexed, settings_env, tmp_path, capsys, monkeyp
     queries = tmp_path / "q.txt"
     queries.write_text("lava and ash\n\nsaturn rings\n(((\n")
     assert main(["search", "--queries", str(queries), "--json"]) == 0
-    lines = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
-    assert [l["query"] for l in lines] == ["lava and ash", "", "saturn rings", "((("]
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["query"] for line in lines] == ["lava and ash", "", "saturn rings", "((("]
     assert lines[0]["hits"][0]["video"].endswith("volcano_lecture.mp4")
     assert lines[1]["hits"] == []
     assert lines[2]["hits"][0]["video"].endswith("solar_system.mp4")
@@ -157,3 +157,13 @@ def test_no_index_is_a_clear_error(tmp_path, capsys, monkeypatch):
     assert main(["search", "anything"]) != 0
     err = capsys.readouterr().err
     assert "no index in" in err and "videoqa index" in err and "Traceback" not in err
+
+
+def test_library_lists_videos(indexed, settings_env, capsys, monkeypatch):
+    from app.cli import main
+
+    for k, v in settings_env.items():
+        monkeypatch.setenv(k, v)
+    assert main(["library"]) == 0
+    out = capsys.readouterr().out
+    assert "volcano_lecture.mp4" in out and "5 videos indexed, 0 failed" in out
