@@ -31,7 +31,7 @@ system-deps:
 	  else echo "Please install ffmpeg (e.g. sudo apt-get install ffmpeg)" >&2; exit 1; fi; }
 
 run: install
-	$(BIN)/videoqa index sample_media --index-dir $(INDEX)
+	-$(BIN)/videoqa index sample_media --index-dir $(INDEX)  # a failed file is reported; serve anyway
 	$(BIN)/videoqa serve --index-dir $(INDEX) --host $(HOST) --port $(PORT)
 
 lint-imports: install

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from indexer.schema import format_time
+from indexer.schema import format_span
 from retriever import Hit
 
 __all__ = ["Citation", "Candidate", "Answer", "extractive_answer"]
@@ -24,7 +24,7 @@ class Citation:
     end: float
 
     def label(self) -> str:
-        return f"{self.name} @ {format_time(self.start)}–{format_time(self.end)}"
+        return f"{self.name} @ {format_span(self.start, self.end)}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"video": self.video, "name": self.name, "start": round(self.start, 3), "end": round(self.end, 3)}

@@ -22,7 +22,7 @@ from indexer.catalog import Catalog
 from indexer.keyframes import KeyframeOptions
 from indexer.pipeline import IndexOptions, Indexer, IndexReport
 from indexer.speech import SpeechOptions
-from indexer.store import rebuild, writer_lock
+from indexer.store import DerivedIndexes, writer_lock
 from models.hub import ModelHub, ModelsConfig, RoleConfig, report, resolve_profile
 from retriever import Hit, RetrievalOptions, Retriever
 
@@ -52,14 +52,18 @@ def models_config(settings: Settings, profile: str | None = None) -> ModelsConfi
 class VideoQA:
     """Index, search and ask over one index directory."""
 
-    def __init__(self, settings: Settings | None = None, **overrides: Any):
+    def __init__(self, settings: Settings | None = None, *, hub: ModelHub | None = None, **overrides: Any):
+        """``settings`` default to :func:`load_settings`; keyword arguments override single settings.
+
+        ``hub`` shares already built models with another :class:`VideoQA` (e.g. one per index).
+        """
         settings = settings or load_settings()
         self.settings = settings.replace(**overrides) if overrides else settings
         self.index_dir = Path(self.settings.index_dir)
-        self._hub: ModelHub | None = None
+        self._hub: ModelHub | None = hub
         self._retriever: Retriever | None = None
         self._lock = threading.RLock()
-        self.profile_reason = ""
+        self.profile_reason = "shared hub" if hub is not None else ""
 
     # -- models ----------------------------------------------------------------------------
     @property
@@ -100,8 +104,9 @@ class VideoQA:
 
     def repair(self) -> dict[str, int]:
         """Rebuild the keyword and vector indexes from the catalog."""
-        with writer_lock(self.index_dir):
-            return rebuild(self.index_dir)
+        with writer_lock(self.index_dir), Catalog(self.index_dir) as catalog:
+            DerivedIndexes(catalog).rebuild()
+            return catalog.stats()
 
     # -- search and answers ----------------------------------------------------------------
     @property
@@ -115,7 +120,7 @@ class VideoQA:
             return self._retriever
 
     def search(self, query: str, top_k: int | None = None) -> list[Hit]:
-        return self.retriever.search(query, top_k or self.settings.top_k)
+        return self.retriever.search(query, self.settings.top_k if top_k is None else top_k)
 
     def search_many(self, queries: Sequence[str], top_k: int | None = None) -> Iterator[tuple[str, list[Hit]]]:
         """Search several questions with the models loaded once; yields (query, hits) in order."""
@@ -132,7 +137,7 @@ class VideoQA:
         """Indexed videos and files that failed, from the catalog."""
         if not (self.index_dir / Catalog.FILENAME).exists():
             return {"videos": [], "failures": [], "stats": {}}
-        with Catalog(self.index_dir) as catalog:
+        with Catalog(self.index_dir, readonly=True) as catalog:
             return {"videos": [v.to_dict() for v in catalog.videos()], "failures": catalog.failures(),
                     "stats": catalog.stats()}
 

@@ -12,12 +12,13 @@ derived indexes record the generation they reflect.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -29,12 +30,13 @@ __all__ = ["Added", "Catalog", "Failure", "now"]
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS videos (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     content_id TEXT NOT NULL UNIQUE,
     path TEXT NOT NULL,
     name TEXT NOT NULL,
     size INTEGER NOT NULL DEFAULT 0,
     mtime_ns INTEGER NOT NULL DEFAULT 0,
+    ctime_ns INTEGER NOT NULL DEFAULT 0,
     duration REAL NOT NULL DEFAULT 0,
     fps REAL NOT NULL DEFAULT 0,
     width INTEGER NOT NULL DEFAULT 0,
@@ -46,7 +48,7 @@ CREATE TABLE IF NOT EXISTS videos (
 );
 CREATE INDEX IF NOT EXISTS videos_path ON videos(path);
 CREATE TABLE IF NOT EXISTS moments (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     video_id INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
     kind TEXT NOT NULL,
     start REAL NOT NULL,
@@ -56,7 +58,7 @@ CREATE TABLE IF NOT EXISTS moments (
 );
 CREATE INDEX IF NOT EXISTS moments_video ON moments(video_id);
 CREATE TABLE IF NOT EXISTS keyframes (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     video_id INTEGER NOT NULL REFERENCES videos(id) ON DELETE CASCADE,
     t REAL NOT NULL,
     score REAL NOT NULL,
@@ -214,7 +216,7 @@ class Catalog:
             id=row["id"], content_id=row["content_id"], path=row["path"], name=row["name"],
             duration=row["duration"], fps=row["fps"], width=row["width"], height=row["height"],
             has_audio=bool(row["has_audio"]), language=row["language"], indexed_at=row["indexed_at"],
-            size=row["size"], mtime_ns=row["mtime_ns"],
+            size=row["size"], mtime_ns=row["mtime_ns"], ctime_ns=row["ctime_ns"],
         )
 
     def video_by_content(self, content_id: str) -> Video | None:
@@ -242,19 +244,23 @@ class Catalog:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM videos").fetchone()[0])
 
-    def move_video(self, video_id: int, path: str, size: int, mtime_ns: int) -> None:
-        """A known file seen at another path (moved or renamed): update where it is."""
+    def move_video(self, video_id: int, path: str, stat: os.stat_result) -> None:
+        """A known file seen at another path (moved or renamed): update where it is.
+
+        The name is searchable (it is the video's title), so this is a visible change.
+        """
         with self._lock, self._db:
-            self._db.execute("UPDATE videos SET path=?, name=?, size=?, mtime_ns=? WHERE id=?",
-                             (path, Path(path).name, size, mtime_ns, video_id))
+            self._db.execute("UPDATE videos SET path=?, name=?, size=?, mtime_ns=?, ctime_ns=? WHERE id=?",
+                             (path, Path(path).name, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, video_id))
+            self._db.execute("DELETE FROM failures WHERE path=?", (path,))
+            self._bump()
 
     def add_video(
         self,
         *,
         content_id: str,
         path: str,
-        size: int,
-        mtime_ns: int,
+        stat: os.stat_result | None,
         info: dict[str, Any],
         keyframes: Sequence[Keyframe],
         moments: Sequence[Moment],
@@ -278,9 +284,10 @@ class Catalog:
                     replaced.setdefault(space, []).append(owner_id)
             self._db.execute("DELETE FROM videos WHERE path=? OR content_id=?", (path, content_id))
             cur = self._db.execute(
-                "INSERT INTO videos(content_id, path, name, size, mtime_ns, duration, fps, width, height,"
-                " has_audio, language, indexed_at, run_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (content_id, path, Path(path).name, size, mtime_ns, info.get("duration", 0.0),
+                "INSERT INTO videos(content_id, path, name, size, mtime_ns, ctime_ns, duration, fps, width, height,"
+                " has_audio, language, indexed_at, run_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (content_id, path, Path(path).name, stat.st_size if stat else 0, stat.st_mtime_ns if stat else 0,
+                 stat.st_ctime_ns if stat else 0, info.get("duration", 0.0),
                  info.get("fps", 0.0), info.get("width", 0), info.get("height", 0),
                  int(bool(info.get("has_audio"))), info.get("language"), now(), run_id),
             )
@@ -342,17 +349,12 @@ class Catalog:
             rows = self._db.execute("SELECT * FROM moments WHERE video_id=? ORDER BY start", (video_id,)).fetchall()
         return [self._moment(r) for r in rows]
 
-    def iter_moments(self) -> Iterator[Moment]:
+    def keyframes_of(self, video_id: int) -> list[Keyframe]:
+        """A video's keyframes without their JPEGs (see :meth:`keyframe_jpeg`)."""
         with self._lock:
-            rows = self._db.execute("SELECT * FROM moments ORDER BY video_id, start").fetchall()
-        return (self._moment(r) for r in rows)
-
-    def keyframes_of(self, video_id: int, with_jpeg: bool = False) -> list[Keyframe]:
-        cols = "id, t, score, width, height" + (", jpeg" if with_jpeg else "")
-        with self._lock:
-            rows = self._db.execute(f"SELECT {cols} FROM keyframes WHERE video_id=? ORDER BY t", (video_id,)).fetchall()
-        return [Keyframe(t=r["t"], score=r["score"], jpeg=r["jpeg"] if with_jpeg else b"",
-                         width=r["width"], height=r["height"], id=r["id"]) for r in rows]
+            rows = self._db.execute("SELECT id, t, score, width, height FROM keyframes WHERE video_id=? ORDER BY t",
+                                    (video_id,)).fetchall()
+        return [Keyframe(t=r["t"], score=r["score"], width=r["width"], height=r["height"], id=r["id"]) for r in rows]
 
     def keyframe_jpeg(self, keyframe_id: int) -> bytes | None:
         with self._lock:
@@ -369,6 +371,10 @@ class Catalog:
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         mat = np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
         return ids, mat
+
+    def count_vectors(self, space: str) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM vectors WHERE space=?", (space,)).fetchone()[0])
 
     def stats(self) -> dict[str, int]:
         with self._lock:

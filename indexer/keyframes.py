@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -60,9 +59,8 @@ def _prune(kept: list[Keyframe], limit: int) -> list[Keyframe]:
 def extract_keyframes(
     path: Path,
     opts: KeyframeOptions = KeyframeOptions(),
-    on_progress: Callable[[float], None] | None = None,
 ) -> list[Keyframe]:
-    """Keyframes of a video, in time order; ``on_progress`` gets the time reached in seconds."""
+    """Keyframes of a video, in time order."""
     import cv2
 
     cap = cv2.VideoCapture(str(path))
@@ -104,8 +102,6 @@ def extract_keyframes(
                     if len(kept) > 2 * opts.max_keyframes:
                         kept = _prune(kept, opts.max_keyframes)
             prev = gray
-            if on_progress is not None:
-                on_progress(t)
         if frames_read == 0 or not kept:
             raise MediaError(path, "no video frame could be decoded")
         return _prune(kept, opts.max_keyframes)

@@ -41,7 +41,6 @@ class MediaInfo:
     fps: float
     width: int
     height: int
-    has_video: bool
     has_audio: bool
     video_codec: str | None
     audio_codec: str | None
@@ -78,7 +77,6 @@ def probe(path: Path) -> MediaInfo:
             fps=float(rate) if rate else 0.0,
             width=vs.codec_context.width,
             height=vs.codec_context.height,
-            has_video=True,
             has_audio=aus is not None,
             video_codec=vs.codec_context.name,
             audio_codec=aus.codec_context.name if aus is not None else None,

@@ -21,6 +21,7 @@ import numpy as np
 from indexer.catalog import Catalog
 from indexer.keyframes import KeyframeOptions, extract_keyframes
 from indexer.media import SAMPLE_RATE, content_id, decode_audio, discover, probe
+from indexer.schema import TEXT_SPACE
 from indexer.speech import SpeechOptions, group_moments, main_language, transcribe_speech
 from indexer.store import DerivedIndexes, check_manifest, write_manifest, writer_lock
 from models.errors import MediaError, VideoQAError
@@ -31,7 +32,6 @@ __all__ = ["IndexOptions", "FileResult", "IndexReport", "Indexer", "STAGES"]
 log = logging.getLogger(__name__)
 
 STAGES = ("identify", "probe", "keyframes", "audio", "speech", "embed", "write")
-TEXT_SPACE = "text"
 
 
 @dataclass(frozen=True)
@@ -150,14 +150,16 @@ class Indexer:
             files = list(discover(paths))
             run_id = catalog.start_run({"paths": [str(p) for p in paths], "profile": self.hub.profile})
             bar = tqdm(files, desc="videos", unit="video", disable=not self.progress, dynamic_ncols=True)
-            for path in bar:
-                bar.set_postfix_str(path.name[:30])
-                result = self._index_one(path, catalog, derived, wanted, run_id)
-                report.results.append(result)
-                if result.status == "failed":
-                    log.warning("%s: %s", result.path, result.reason)
-            bar.close()
-            catalog.finish_run(run_id, report.count("indexed"), report.count("skipped"), report.count("failed"))
+            try:
+                for path in bar:
+                    bar.set_postfix_str(path.name[:30])
+                    result = self._index_one(path, catalog, derived, wanted, run_id)
+                    report.results.append(result)
+                    if result.status == "failed":
+                        log.warning("%s: %s", result.path, result.reason)
+            finally:  # also when interrupted: the run records what it did
+                bar.close()
+                catalog.finish_run(run_id, report.count("indexed"), report.count("skipped"), report.count("failed"))
         report.models_loaded = self.hub.loaded()
         report.elapsed = time.perf_counter() - t0
         return report
@@ -173,20 +175,19 @@ class Indexer:
                     st = path.stat()
                 except OSError as exc:
                     raise MediaError(path, f"cannot read the file ({exc.strerror or exc})") from exc
-                known = catalog.video_by_path(abspath)
-                if known and known.size == st.st_size and known.mtime_ns == st.st_mtime_ns and not path.is_dir():
-                    cid = known.content_id
-                elif path.is_dir():
+                if path.is_dir():
                     raise MediaError(path, "is a directory, not a video file")
-                else:
-                    cid = content_id(path)
+                known = catalog.video_by_path(abspath)
+                cid = known.content_id if known and known.same_file(st) else content_id(path)
             existing = catalog.video_by_content(cid)
             if existing is not None and not self.options.force:
                 result.status, result.duration = "skipped", existing.duration
                 if existing.path == abspath:
                     result.reason = "unchanged"
                 elif not Path(existing.path).exists():
-                    catalog.move_video(existing.id, abspath, st.st_size, st.st_mtime_ns)
+                    catalog.move_video(existing.id, abspath, st)
+                    video = catalog.videos([existing.id])[0]
+                    derived.apply(video, catalog.moments_of(video.id), {})  # the title is searchable
                     result.reason = f"moved from {existing.path}"
                 else:
                     result.reason = f"same content as {existing.path}"
@@ -217,19 +218,27 @@ class Indexer:
                     write_manifest(catalog, wanted)
                 media = {"duration": info.duration, "fps": info.fps, "width": info.width, "height": info.height,
                          "has_audio": info.has_audio, "language": main_language(segments)}
-                added = catalog.add_video(content_id=cid, path=abspath, size=st.st_size, mtime_ns=st.st_mtime_ns,
-                                          info=media, keyframes=keyframes, moments=moments, vectors=vectors,
-                                          run_id=run_id)
+                added = catalog.add_video(content_id=cid, path=abspath, stat=st, info=media, keyframes=keyframes,
+                                          moments=moments, vectors=vectors, run_id=run_id)
+                # Committed: from here on the video is indexed whatever happens to the derived indexes.
+                result.status = "indexed"
+                result.moments, result.keyframes, result.language = len(moments), len(keyframes), media["language"]
                 for m, mid in zip(moments, added.moment_ids):
                     m.id, m.video_id = mid, added.video_id
                 video = catalog.videos([added.video_id])[0]
-                derived.apply(
-                    video, moments,
-                    {space: (added.moment_ids, matrix) for space, (_, matrix) in vectors.items()},
-                    replaced_videos=added.replaced_videos, replaced_vectors=added.replaced_vectors,
-                )
-            result.status = "indexed"
-            result.moments, result.keyframes, result.language = len(moments), len(keyframes), media["language"]
+                try:
+                    derived.apply(
+                        video, moments,
+                        {space: (added.moment_ids, matrix) for space, (_, matrix) in vectors.items()},
+                        replaced_videos=added.replaced_videos, replaced_vectors=added.replaced_vectors,
+                    )
+                except Exception as exc:  # the catalog has it; derived.json stays behind until rebuilt
+                    log.warning("%s: keyword/vector index update failed (%s); rebuilding them from the catalog",
+                                abspath, exc)
+                    try:
+                        derived.rebuild()
+                    except Exception:
+                        log.exception("rebuilding the derived indexes failed; the next run or search retries")
         except MediaError as exc:
             result.reason, result.stage = exc.problem, stages.current
             catalog.record_failure(abspath, stages.current, exc.problem, run_id)

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["SCHEMA_VERSION", "Keyframe", "SpeechSegment", "Moment", "Video", "format_time"]
+__all__ = ["SCHEMA_VERSION", "TEXT_SPACE", "Keyframe", "SpeechSegment", "Moment", "Video", "format_time", "format_span"]
 
 SCHEMA_VERSION = 1
+TEXT_SPACE = "text"  # the vector space of transcript (and later description) moments
 
 
-def format_time(seconds: float) -> str:
-    """``mm:ss`` (or ``h:mm:ss`` past an hour)."""
-    total = max(0, int(seconds + 0.5)) if seconds >= 0 else 0
+def format_time(seconds: float, *, up: bool = False) -> str:
+    """``mm:ss`` (or ``h:mm:ss`` past an hour), rounded down (or ``up``)."""
+    total = max(0, math.ceil(seconds - 1e-6) if up else math.floor(seconds + 1e-6))
     h, rem = divmod(total, 3600)
     m, s = divmod(rem, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+def format_span(start: float, end: float) -> str:
+    """``mm:ss–mm:ss`` that contains the span: the start rounded down, the end up."""
+    return f"{format_time(start)}–{format_time(end, up=True)}"
 
 
 @dataclass
@@ -72,6 +80,11 @@ class Video:
     indexed_at: str
     size: int = 0
     mtime_ns: int = 0
+    ctime_ns: int = 0
+
+    def same_file(self, stat: "os.stat_result") -> bool:
+        """The file at ``path`` is unchanged since it was indexed (so its hash need not be read again)."""
+        return (self.size, self.mtime_ns, self.ctime_ns) == (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

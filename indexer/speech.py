@@ -2,11 +2,13 @@
 
 Windowing (DESIGN.md section 1.4):
 
-* VAD finds the speech. Consecutive speech regions are grouped into windows of at most
-  ``max_window`` seconds of speech; silence between the regions of a window is cut out
-  (as faster-whisper's own VAD filter does) and segment times are mapped back.
-* A region longer than a window is split into pieces that overlap by ``overlap``
-  seconds; segments in an overlap are kept once, on the side of the overlap's centre.
+* VAD finds the speech and splits regions longer than a window at a pause. Consecutive
+  regions are grouped into windows of at most ``max_window`` seconds of speech; silence
+  between the regions of a window is cut out (as faster-whisper's own VAD filter does)
+  and segment times are mapped back.
+* A region with no pause to split at is cut into pieces that overlap by ``overlap``
+  seconds. Those windows are transcribed with word timestamps, and each word of an
+  overlap is kept once: on the side of the overlap's centre where its own centre lies.
 * Each window is transcribed with the previous window's text as its prompt.
 * Guard against ending early: when Whisper stops well before the end of the speech in
   a window (music or noise can make it emit end-of-text), the rest of that window is
@@ -18,16 +20,18 @@ Every segment keeps absolute start and end times in the video.
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from indexer.schema import Moment, SpeechSegment
-from models.types import SpeechRegion, Transcriber, VoiceDetector
+from models.types import SpeechRegion, Transcriber, TranscriptSegment, VoiceDetector
 
-__all__ = ["SpeechOptions", "Window", "plan_windows", "transcribe_speech", "group_moments", "main_language"]
+__all__ = ["SpeechOptions", "Window", "plan_windows", "overlap_cuts", "transcribe_speech", "group_moments",
+           "main_language"]
 
 log = logging.getLogger(__name__)
 
@@ -106,20 +110,30 @@ def _slice(audio: np.ndarray, window: Window, sr: int) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
 
-def _dedupe_overlaps(segments: list[SpeechSegment]) -> list[SpeechSegment]:
-    """Drop segments that repeat speech already covered by an earlier window's overlap."""
-    out: list[SpeechSegment] = []
-    for seg in sorted(segments, key=lambda s: (s.start, s.end)):
-        if out:
-            prev = out[-1]
-            overlap = min(prev.end, seg.end) - max(prev.start, seg.start)
-            shorter = min(prev.end - prev.start, seg.end - seg.start)
-            if shorter > 0 and overlap / shorter > 0.5:
-                if len(seg.text) > len(prev.text):
-                    out[-1] = seg
-                continue
-        out.append(seg)
-    return out
+def overlap_cuts(windows: Sequence[Window]) -> list[tuple[float, float]]:
+    """For each window, the span ``[lo, hi)`` of video time it owns.
+
+    Where two windows overlap, the centre of the overlap divides them; elsewhere a
+    window owns everything.
+    """
+    cuts = [(a.end + b.start) / 2 if b.start < a.end else None for a, b in zip(windows, windows[1:])]
+    lows = [-math.inf] + [c if c is not None else -math.inf for c in cuts]
+    highs = [c if c is not None else math.inf for c in cuts] + [math.inf]
+    return list(zip(lows, highs))
+
+
+def _owned(seg: TranscriptSegment, window: Window, lo: float, hi: float, language: str | None) -> SpeechSegment | None:
+    """The part of a segment (absolute times) whose words lie in ``[lo, hi)``; None if nothing is left."""
+    start, end = window.to_absolute(seg.start), window.to_absolute(seg.end)
+    if lo == -math.inf and hi == math.inf:
+        return SpeechSegment(start, end, seg.text, language)
+    if not seg.words:  # no word times: the segment goes where its centre is
+        return SpeechSegment(start, end, seg.text, language) if lo <= (start + end) / 2 < hi else None
+    kept = [(window.to_absolute(w.start), window.to_absolute(w.end), w.text) for w in seg.words]
+    kept = [w for w in kept if lo <= (w[0] + w[1]) / 2 < hi]
+    if not kept:
+        return None
+    return SpeechSegment(kept[0][0], kept[-1][1], "".join(w[2] for w in kept).strip(), language)
 
 
 def transcribe_speech(
@@ -128,36 +142,36 @@ def transcribe_speech(
     transcriber: Transcriber,
     opts: SpeechOptions = SpeechOptions(),
     sample_rate: int = 16000,
-    on_progress: Callable[[int, int], None] | None = None,
 ) -> list[SpeechSegment]:
     """Transcribe the speech in ``audio``; returns segments with absolute times."""
     if audio.size == 0:
         return []
-    regions = vad.speech_regions(audio, sample_rate)
+    regions = vad.speech_regions(audio, sample_rate, max_speech=opts.max_window)
     windows = plan_windows(regions, opts.max_window, opts.overlap)
     segments: list[SpeechSegment] = []
     prompt: str | None = None
-    for i, window in enumerate(windows):
+    for window, (lo, hi) in zip(windows, overlap_cuts(windows)):
         todo: Window | None = window
         retried = False
         while todo is not None:
-            result = transcriber.transcribe(_slice(audio, todo, sample_rate), prompt=prompt, language=opts.language)
-            got = [
-                SpeechSegment(todo.to_absolute(s.start), todo.to_absolute(s.end), s.text, result.language)
-                for s in result.segments
-            ]
-            segments.extend(got)
+            result = transcriber.transcribe(_slice(audio, todo, sample_rate), prompt=prompt, language=opts.language,
+                                            word_timestamps=math.isfinite(lo) or math.isfinite(hi))
+            for seg in result.segments:
+                owned = _owned(seg, todo, lo, hi, result.language)
+                if owned is not None:
+                    segments.append(owned)
             if result.text:
                 prompt = result.text[-opts.prompt_chars:]
-            reached = got[-1].end if got else todo.start
-            rest = todo.after(reached)
-            if retried or rest is None or rest.speech < opts.early_end_guard or not got:
+            if not result.segments or retried:
                 break
+            reached = todo.to_absolute(result.segments[-1].end)
+            rest = todo.after(reached)
+            if rest is None or rest.speech < opts.early_end_guard:
+                break
+            # Music or noise can make Whisper emit end-of-text with speech still to come.
             log.debug("Whisper stopped at %.1f s with %.1f s of speech left; continuing", reached, rest.speech)
             todo, retried = rest, True
-        if on_progress is not None:
-            on_progress(i + 1, len(windows))
-    return _dedupe_overlaps(segments)
+    return segments
 
 
 def group_moments(segments: Sequence[SpeechSegment], max_seconds: float = 10.0, max_gap: float = 2.0) -> list[Moment]:

@@ -32,8 +32,8 @@ from indexer.schema import SCHEMA_VERSION, Moment, Video
 from models.errors import IndexLockedError, IndexMismatchError
 
 __all__ = [
-    "writer_lock", "KeywordStore", "VectorStore", "DerivedIndexes", "check_manifest", "write_manifest", "rebuild",
-    "STOP_WORDS",
+    "writer_lock", "KeywordStore", "VectorStore", "DerivedIndexes", "check_manifest", "write_manifest",
+    "STOP_WORDS", "ANALYZER_VERSION",
 ]
 
 log = logging.getLogger(__name__)
@@ -115,6 +115,10 @@ other our ours out over own please same she should so some such tbd tell than th
 then there these they this those through to too under until up us very was we were what when where which
 while who whom why will with would yet you your yours
 """.split())
+
+
+# Bump when the analyzer changes: derived indexes made with another are rebuilt.
+ANALYZER_VERSION = "stem-stop-1"
 
 
 def _analyzer():
@@ -300,6 +304,7 @@ class DerivedIndexes:
         self.dir = catalog.index_dir
         self.keywords = KeywordStore(self.dir)
         self.vectors: dict[str, VectorStore] = {}
+        self._stale = False  # an update failed: never claim to be current until rebuilt
 
     def spaces(self) -> list[str]:
         return sorted(self.catalog.manifest().get("spaces", {}))
@@ -309,35 +314,47 @@ class DerivedIndexes:
             self.vectors[space] = VectorStore(self.dir, space).load()
         return self.vectors[space]
 
-    def state_generation(self) -> int | None:
+    def _state(self) -> dict[str, Any]:
         try:
-            return int(json.loads((self.dir / self.STATE).read_text())["generation"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
+            return json.loads((self.dir / self.STATE).read_text())
+        except (OSError, ValueError):
+            return {}
 
     def is_current(self) -> bool:
-        if self.state_generation() != self.catalog.generation:
+        """The Whoosh and FAISS files reflect the catalog as it is, with this version's analyzer."""
+        state = self._state()
+        if state.get("generation") != self.catalog.generation or state.get("analyzer") != ANALYZER_VERSION:
             return False
         if self.catalog.count_videos() and not self.keywords.exists():
             return False
-        return all(self.vector_store(s).path.exists() or not len(self.catalog.vectors(s)[0]) for s in self.spaces())
+        return all(VectorStore(self.dir, s).path.exists() or not self.catalog.count_vectors(s)
+                   for s in self.spaces())
 
-    def mark_current(self) -> None:
-        _atomic_write_text(self.dir / self.STATE, json.dumps({"generation": self.catalog.generation}) + "\n")
+    def mark_current(self, generation: int | None = None) -> None:
+        if self._stale:
+            return
+        state = {"generation": self.catalog.generation if generation is None else generation,
+                 "analyzer": ANALYZER_VERSION}
+        _atomic_write_text(self.dir / self.STATE, json.dumps(state) + "\n")
 
     def apply(self, video: Video, moments: Sequence[Moment], vectors: dict[str, tuple[Sequence[int], np.ndarray]],
               replaced_videos: Iterable[int] = (), replaced_vectors: dict[str, list[int]] | None = None) -> None:
         """Add one newly committed video (and drop what it replaced); then record the generation."""
-        for space, ids in (replaced_vectors or {}).items():
-            self.vector_store(space).remove(ids)
-        for space, (ids, matrix) in vectors.items():
-            self.vector_store(space).add(ids, matrix)
-        for space in set(vectors) | set(replaced_vectors or {}):
-            self.vector_store(space).save()
-        self.keywords.update([(video, moments)], remove_videos=replaced_videos)
+        try:
+            for space, ids in (replaced_vectors or {}).items():
+                self.vector_store(space).remove(ids)
+            for space, (ids, matrix) in vectors.items():
+                self.vector_store(space).add(ids, matrix)
+            for space in set(vectors) | set(replaced_vectors or {}):
+                self.vector_store(space).save()
+            self.keywords.update([(video, moments)], remove_videos=replaced_videos)
+        except BaseException:
+            self._stale = True
+            raise
         self.mark_current()
 
     def remove(self, video_id: int, vectors: dict[str, list[int]]) -> None:
+        """Drop a video the catalog no longer has."""
         for space, ids in vectors.items():
             store = self.vector_store(space)
             store.remove(ids)
@@ -348,16 +365,10 @@ class DerivedIndexes:
     def rebuild(self) -> None:
         log.info("rebuilding the keyword and vector indexes of %s from its catalog", self.dir)
         generation = self.catalog.generation
+        self._stale = False
         self.keywords.rebuild(self.catalog)
         for space in self.spaces():
             store = VectorStore(self.dir, space)
             store.rebuild(self.catalog)
             self.vectors[space] = store
-        _atomic_write_text(self.dir / self.STATE, json.dumps({"generation": generation}) + "\n")
-
-
-def rebuild(index_dir: Path) -> dict[str, int]:
-    """Rebuild the derived indexes of ``index_dir`` from its catalog; returns the catalog's counts."""
-    with Catalog(index_dir) as catalog:
-        DerivedIndexes(catalog).rebuild()
-        return catalog.stats()
+        self.mark_current(generation)

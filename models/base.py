@@ -50,7 +50,6 @@ class LazyModel:
         device: str = "auto",
         cache_dir: str | Path | None = None,
         hf_repo: str | None = None,
-        **options: Any,
     ):
         spec = role_spec(self.role)
         default = spec.packaged or spec.full
@@ -60,7 +59,6 @@ class LazyModel:
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         known = {c.model: c.hf_repo for c in (spec.full, spec.packaged) if c}
         self.hf_repo = hf_repo or known.get(self.model_name) or self._hf_repo_for(self.model_name)
-        self.options = options
         self._lock = threading.Lock()
         self._location: ModelLocation | None = None
         self._loaded = False

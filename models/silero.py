@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
-
 import numpy as np
 
 from models.base import LazyModel
-from models.errors import ModelNotFoundError
 from models.types import ModelLocation, SpeechRegion
 
 __all__ = ["SileroVoiceDetector"]
@@ -33,24 +30,6 @@ class SileroVoiceDetector(LazyModel):
         self.speech_pad_ms = speech_pad_ms
         self._run_lock = threading.Lock()  # the ONNX wrapper keeps recurrent state
 
-    def locate(self) -> ModelLocation:
-        if self._location is None:
-            candidate = Path(self.path or self.model_name).expanduser()
-            if candidate.is_file():
-                self._location = ModelLocation(candidate.resolve(), "local path")
-            else:
-                import importlib.util
-
-                spec = importlib.util.find_spec("silero_vad")
-                onnx = Path(next(iter(spec.submodule_search_locations))) / "data" / "silero_vad.onnx" if spec else None
-                if onnx is None or not onnx.is_file():
-                    raise ModelNotFoundError(
-                        "voice_activity: Silero VAD not found; looked for the silero-vad wheel. "
-                        "To get it: pip install silero-vad"
-                    )
-                self._location = ModelLocation(onnx, "packaged wheel silero-vad")
-        return self._location
-
     def _load(self, location: ModelLocation, device: str) -> None:
         import torch
 
@@ -62,7 +41,8 @@ class SileroVoiceDetector(LazyModel):
         self._model = OnnxWrapper(str(location.path), force_onnx_cpu=True)
         self._get_timestamps = get_speech_timestamps
 
-    def speech_regions(self, audio: np.ndarray, sample_rate: int = 16000) -> list[SpeechRegion]:
+    def speech_regions(self, audio: np.ndarray, sample_rate: int = 16000,
+                       max_speech: float | None = None) -> list[SpeechRegion]:
         if audio.size == 0:
             return []
         self.load()
@@ -77,5 +57,6 @@ class SileroVoiceDetector(LazyModel):
                 min_speech_duration_ms=self.min_speech_ms,
                 min_silence_duration_ms=self.min_silence_ms,
                 speech_pad_ms=self.speech_pad_ms,
+                max_speech_duration_s=max_speech or float("inf"),
             )
         return [SpeechRegion(s["start"] / sample_rate, s["end"] / sample_rate) for s in stamps]

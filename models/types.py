@@ -16,6 +16,7 @@ import numpy as np
 __all__ = [
     "SpeechRegion",
     "TranscriptSegment",
+    "Word",
     "Transcript",
     "ModelLocation",
     "Model",
@@ -42,6 +43,15 @@ class SpeechRegion:
 
 
 @dataclass(frozen=True)
+class Word:
+    """A word with its times (relative, like the segment it belongs to)."""
+
+    start: float
+    end: float
+    text: str  # with its leading space, as Whisper writes it
+
+
+@dataclass(frozen=True)
 class TranscriptSegment:
     """One piece of transcribed speech with times in seconds.
 
@@ -54,6 +64,7 @@ class TranscriptSegment:
     text: str
     avg_logprob: float = 0.0
     no_speech_prob: float = 0.0
+    words: tuple[Word, ...] = ()  # filled when word timestamps are asked for
 
 
 @dataclass
@@ -96,8 +107,12 @@ class Model(Protocol):
 
 @runtime_checkable
 class VoiceDetector(Model, Protocol):
-    def speech_regions(self, audio: np.ndarray, sample_rate: int = 16000) -> list[SpeechRegion]:
-        """Return the speech regions of mono float32 audio, in seconds."""
+    def speech_regions(self, audio: np.ndarray, sample_rate: int = 16000,
+                       max_speech: float | None = None) -> list[SpeechRegion]:
+        """Return the speech regions of mono float32 audio, in seconds.
+
+        Regions longer than ``max_speech`` seconds are split, at a pause where there is one.
+        """
 
 
 @runtime_checkable
@@ -108,8 +123,9 @@ class Transcriber(Model, Protocol):
         *,
         prompt: str | None = None,
         language: str | None = None,
+        word_timestamps: bool = False,
     ) -> Transcript:
-        """Transcribe mono float32 16 kHz audio; segment times are relative to its start."""
+        """Transcribe mono float32 16 kHz audio; segment (and word) times are relative to its start."""
 
 
 @runtime_checkable

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 
 from models.base import LazyModel
-from models.types import ModelLocation, Transcript, TranscriptSegment
+from models.types import ModelLocation, Transcript, TranscriptSegment, Word
 
 __all__ = ["FasterWhisperTranscriber", "WHISPER_HF_REPOS"]
 
@@ -71,7 +71,7 @@ class FasterWhisperTranscriber(LazyModel):
         )
 
     def transcribe(self, audio: np.ndarray, *, prompt: str | None = None,
-                   language: str | None = None) -> Transcript:
+                   language: str | None = None, word_timestamps: bool = False) -> Transcript:
         self.load()
         if self.english_only:
             language = "en"
@@ -87,9 +87,11 @@ class FasterWhisperTranscriber(LazyModel):
                 no_repeat_ngram_size=self.no_repeat_ngram_size,
                 vad_filter=False,  # the indexer has already cut the audio with Silero VAD
                 without_timestamps=False,
+                word_timestamps=word_timestamps,
             )
             out = [
-                TranscriptSegment(s.start, s.end, s.text.strip(), s.avg_logprob, s.no_speech_prob)
+                TranscriptSegment(s.start, s.end, s.text.strip(), s.avg_logprob, s.no_speech_prob,
+                                  tuple(Word(w.start, w.end, w.word) for w in (s.words or ())))
                 for s in segments
                 if s.text.strip()
             ]

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from indexer.catalog import Catalog
-from indexer.schema import Moment, format_time
+from indexer.schema import TEXT_SPACE, Moment, format_span
 from indexer.store import DerivedIndexes, check_manifest, writer_lock
 from models.errors import IndexLockedError, IndexMismatchError, VideoQAError
 from models.hub import ModelHub
@@ -30,7 +30,6 @@ __all__ = ["RetrievalOptions", "ScoredMoment", "Hit", "Retriever", "NoIndexError
 
 log = logging.getLogger(__name__)
 
-TEXT_SPACE = "text"
 CHANNELS = ("keyword", "semantic")
 
 
@@ -64,7 +63,7 @@ class ScoredMoment:
     language: str | None = None
 
     def cite(self) -> str:
-        return f"{format_time(self.start)}–{format_time(self.end)}"
+        return format_span(self.start, self.end)
 
     def to_dict(self) -> dict[str, Any]:
         return {"start": round(self.start, 3), "end": round(self.end, 3), "kind": self.kind, "text": self.text,
@@ -110,7 +109,7 @@ class Retriever:
                 if not (self.index_dir / Catalog.FILENAME).exists():
                     raise NoIndexError(f"no index in {self.index_dir}; run: videoqa index PATH --index-dir "
                                        f"{self.index_dir}")
-                self._catalog = Catalog(self.index_dir)
+                self._catalog = Catalog(self.index_dir, readonly=True)
                 embedder = self.hub.get("text_embedder")
                 if embedder is not None:
                     check_manifest(self._catalog, {"spaces": {TEXT_SPACE: {"model": embedder.model_name}}})
@@ -118,9 +117,11 @@ class Retriever:
             if self._derived is None or generation != self._generation:
                 derived = DerivedIndexes(self._catalog)
                 if not derived.is_current():
+                    generation = -1  # look again at the next search
                     try:
-                        with writer_lock(self.index_dir):
-                            derived.rebuild()
+                        with writer_lock(self.index_dir), Catalog(self.index_dir) as writable:
+                            DerivedIndexes(writable).rebuild()
+                        generation = self._catalog.generation if derived.is_current() else -1
                     except IndexLockedError:
                         log.info("an indexer is writing %s; searching what it has committed", self.index_dir)
                 self._derived, self._generation = derived, generation

@@ -36,7 +36,7 @@ class KeywordSearcher:
 
     def search(self, text: str, limit: int = 200) -> tuple[dict[int, float], dict[int, tuple[int, float]]]:
         """Normalised scores: ({video id: score}, {moment id: (video id, score)})."""
-        from whoosh.query import And, Or, Term
+        from whoosh.query import Or, Term
 
         if not self.store.exists():
             return {}, {}
@@ -48,8 +48,9 @@ class KeywordSearcher:
         with self.store.index.searcher(weighting=self._weighting()) as searcher:
             for doc_type in ("video", "moment"):
                 fields = ("title", "text") if doc_type == "video" else ("text",)
-                query = And([Term("doc_type", doc_type), Or([Term(f, t) for f in fields for t in terms])])
-                results = searcher.search(query, limit=limit)
+                query = Or([Term(f, t) for f in fields for t in terms])
+                # A filter, not an And: a scored doc_type term would add the same amount to every score.
+                results = searcher.search(query, limit=limit, filter=Term("doc_type", doc_type))
                 if not len(results):
                     continue
                 best = max(hit.score for hit in results) or 1.0

@@ -25,6 +25,8 @@ def server(indexed, settings_env):
     proc = subprocess.Popen([sys.executable, "-m", "app", "serve", "--port", str(port)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
+    first = proc.stdout.readline()
+    assert first.strip().endswith(url), first  # it says where it serves
     deadline = time.time() + 120
     while time.time() < deadline:
         if proc.poll() is not None:

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from indexer.catalog import Catalog
 from indexer.schema import Keyframe, Moment
@@ -10,7 +11,7 @@ def _add(catalog, name, texts, dim=4, seed=0):
     moments = [Moment(i * 10.0, i * 10.0 + 5, "speech", t) for i, t in enumerate(texts)]
     vecs = rng.normal(size=(len(texts), dim)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    added = catalog.add_video(content_id=f"cid-{name}-{seed}", path=f"/videos/{name}", size=1, mtime_ns=1,
+    added = catalog.add_video(content_id=f"cid-{name}-{seed}", path=f"/videos/{name}", stat=None,
                               info={"duration": 60.0, "has_audio": True}, keyframes=[Keyframe(0.0, 0.0, b"jpg", 1, 1)],
                               moments=moments, vectors={"text": ("moment", vecs)}, run_id=None)
     for m, mid in zip(moments, added.moment_ids):
@@ -21,13 +22,11 @@ def _add(catalog, name, texts, dim=4, seed=0):
 def test_video_commit_is_atomic_and_bumps_generation(tmp_path):
     with Catalog(tmp_path) as catalog:
         g0 = catalog.generation
-        try:
-            catalog.add_video(content_id="x", path="/videos/x.mp4", size=1, mtime_ns=1, info={}, keyframes=[],
+        with pytest.raises(ValueError, match="2 vectors for 1 moments"):
+            catalog.add_video(content_id="x", path="/videos/x.mp4", stat=None, info={}, keyframes=[],
                               moments=[Moment(0, 1, "speech", "hello")],
                               vectors={"text": ("moment", np.zeros((2, 4), np.float32))},  # wrong count
                               run_id=None)
-        except ValueError:
-            pass
         assert catalog.count_videos() == 0 and catalog.stats()["moments"] == 0
         assert catalog.generation == g0
         _add(catalog, "a.mp4", ["hello world"])
@@ -40,6 +39,7 @@ def test_replacing_a_path_removes_the_old_content(tmp_path):
         second, _, _ = _add(catalog, "a.mp4", ["new words", "more"], seed=2)
         assert second.replaced_videos == [first.video_id]
         assert second.replaced_vectors == {"text": first.moment_ids}
+        assert second.video_id > first.video_id  # ids are never reused: stale index entries cannot alias
         assert catalog.count_videos() == 1
         assert [m.text for m in catalog.moments_of(second.video_id)] == ["new words", "more"]
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from indexer.schema import SpeechSegment
-from indexer.speech import SpeechOptions, Window, _dedupe_overlaps, group_moments, plan_windows, transcribe_speech
+from indexer.speech import SpeechOptions, Window, group_moments, overlap_cuts, plan_windows, transcribe_speech
 from models.types import SpeechRegion as R
 from tests.conftest import JFK_TEXT, normalise
 
@@ -29,9 +29,32 @@ def test_window_maps_cut_audio_back_to_video_time():
     assert w.after(30) is None
 
 
-def test_overlap_duplicates_are_dropped():
-    segs = [SpeechSegment(0, 5, "one two three"), SpeechSegment(4.2, 5.1, "three"), SpeechSegment(6, 8, "four")]
-    assert [s.text for s in _dedupe_overlaps(segs)] == ["one two three", "four"]
+def test_overlapping_windows_are_divided_at_the_centre():
+    windows = plan_windows([R(10, 60), R(70, 75)], max_window=20, overlap=2)
+    inf = float("inf")
+    assert [(w.start, w.end) for w in windows] == [(10, 30), (28, 48), (46, 75)]  # the last takes R(70, 75)
+    assert overlap_cuts(windows) == [(-inf, 29.0), (29.0, 47.0), (47.0, inf)]
+
+
+def _hub():
+    from models import ModelHub, ModelsConfig
+
+    return ModelHub(ModelsConfig(profile="packaged"))
+
+
+def test_split_speech_is_transcribed_once(shared_media):
+    """Real continuous speech in windows far shorter than its regions: overlaps must not repeat words."""
+    from indexer.media import decode_audio
+
+    audio = decode_audio(shared_media / "audio" / "en-de_mit-license_multilingual.mp3")[: 16000 * 29]
+    hub = _hub()
+    segs = transcribe_speech(audio, hub.require("voice_activity"), hub.require("transcriber"),
+                             SpeechOptions(max_window=5.0, overlap=1.0))
+    text = normalise(" ".join(s.text for s in segs))
+    for phrase in ("permission is hereby granted", "free of charge", "copyright notice"):
+        assert text.count(phrase) == 1, (phrase, text)
+    starts = [s.start for s in segs]
+    assert starts == sorted(starts) and all(s.end <= 29.5 for s in segs)
 
 
 def test_moments_do_not_span_long_pauses_or_exceed_the_limit():
@@ -43,9 +66,8 @@ def test_moments_do_not_span_long_pauses_or_exceed_the_limit():
 
 def test_absolute_times_of_speech_after_silence(shared_media):
     from indexer.media import decode_audio
-    from models import ModelHub, ModelsConfig
 
-    hub = ModelHub(ModelsConfig(profile="packaged"))
+    hub = _hub()
     jfk = decode_audio(shared_media / "audio" / "en_jfk_inaugural_ask-not.flac")
     audio = np.concatenate([np.zeros(16000 * 20, np.float32), jfk, np.zeros(16000 * 5, np.float32)])
     segs = transcribe_speech(audio, hub.require("voice_activity"), hub.require("transcriber"), SpeechOptions())
