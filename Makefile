@@ -9,7 +9,7 @@ INDEX  ?= .videoqa/index
 HOST   ?= 127.0.0.1
 PORT   ?= 7860
 
-.PHONY: install run test lint-imports system-deps bench clean
+.PHONY: install run test lint system-deps bench clean
 
 install: $(STAMP)
 
@@ -34,10 +34,12 @@ run: install
 	-$(BIN)/videoqa index sample_media --index-dir $(INDEX)  # a failed file is reported; serve anyway
 	$(BIN)/videoqa serve --index-dir $(INDEX) --host $(HOST) --port $(PORT)
 
-lint-imports: install
+# The import layers (import-linter) and the code checks (ruff).
+lint: install
 	$(BIN)/lint-imports
+	$(BIN)/ruff check .
 
-test: install system-deps lint-imports
+test: install system-deps lint
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -ra
 
 bench: install system-deps

@@ -119,6 +119,15 @@ class VideoQA:
                 self._retriever = Retriever(self.index_dir, self.hub, options)
             return self._retriever
 
+    def warm_up(self) -> None:
+        """Load the models that answering a question needs (errors surface at the first question)."""
+        try:
+            embedder = self.hub.get("text_embedder")
+            if embedder is not None:
+                embedder.load()
+        except Exception:  # noqa: BLE001 - reported again, with context, when a question needs the model
+            log.debug("warm-up failed", exc_info=True)
+
     def search(self, query: str, top_k: int | None = None) -> list[Hit]:
         return self.retriever.search(query, self.settings.top_k if top_k is None else top_k)
 

@@ -10,6 +10,7 @@ import base64
 import html
 import logging
 import os
+import threading
 from typing import Any
 
 from app.answering import Answer
@@ -93,7 +94,6 @@ def build_ui(qa: VideoQA) -> Any:
         gr.Markdown(f"<span class='vq-meta'>index: {html.escape(str(qa.index_dir))}</span>")
         button.click(ask, inputs=question, outputs=[answer_box, hits_box], api_name="ask")
         question.submit(ask, inputs=question, outputs=[answer_box, hits_box], api_name=False)
-    demo.css = CSS
     return demo
 
 
@@ -101,9 +101,11 @@ def serve(qa: VideoQA, host: str = "127.0.0.1", port: int = 7860) -> None:
     """Serve the page until interrupted; prints the URL."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     _ = qa.retriever.catalog  # fail now, with a clear message, when there is no index
+    # Load the query-side models while the page starts, so the first question does not wait.
+    threading.Thread(target=qa.warm_up, name="videoqa-warm-up", daemon=True).start()
     demo = build_ui(qa)
     print(f"videoqa: serving {qa.index_dir} ({qa.profile} profile) on http://{host}:{port}", flush=True)
     demo.queue(default_concurrency_limit=8).launch(
         server_name=host, server_port=port, show_error=False, quiet=True, ssr_mode=False,
-        footer_links=["api"],
+        footer_links=["api"], css=CSS,
     )

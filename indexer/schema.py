@@ -9,7 +9,7 @@ from typing import Any
 
 __all__ = ["SCHEMA_VERSION", "TEXT_SPACE", "Keyframe", "SpeechSegment", "Moment", "Video", "format_time", "format_span"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: ctime_ns, AUTOINCREMENT ids
 TEXT_SPACE = "text"  # the vector space of transcript (and later description) moments
 
 
