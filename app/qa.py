@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
-from app.answering import Answer, extractive_answer
+from app.answering import Answer, AnswerEvent, answer_events
 from app.settings import Settings, load_settings
 from indexer.catalog import Catalog
 from indexer.keyframes import KeyframeOptions
@@ -34,17 +34,28 @@ log = logging.getLogger(__name__)
 def models_config(settings: Settings, profile: str | None = None) -> ModelsConfig:
     """The model configuration the settings describe (profile unresolved unless given)."""
     s = settings
+    vl = {"fps": s.vl_fps, "max_pixels": s.vl_max_pixels, "max_frames": s.vl_max_frames,
+          "max_new_tokens": s.max_new_tokens, "dtype": s.dtype}
+
+    def role(name: str, model_setting: str | None = None, **options: Any) -> RoleConfig:
+        return RoleConfig(backend=getattr(s, name), model=getattr(s, model_setting or f"{name}_model"),
+                          path=getattr(s, f"{name}_path"), options=options)
+
     return ModelsConfig(
         profile=profile or s.profile,
         device=s.device,
         cache_dir=Path(s.cache_dir),
         roles={
             "voice_activity": RoleConfig(options={"threshold": s.vad_threshold}),
-            "transcriber": RoleConfig(backend=s.transcriber, model=s.whisper_model, path=s.transcriber_path,
-                                      options={"beam_size": s.beam_size,
-                                               "no_repeat_ngram_size": s.no_repeat_ngram_size}),
-            "text_embedder": RoleConfig(backend=s.text_embedder, model=s.text_embedder_model,
-                                        path=s.text_embedder_path),
+            "transcriber": role("transcriber", "whisper_model", beam_size=s.beam_size,
+                                no_repeat_ngram_size=s.no_repeat_ngram_size),
+            "frame_embedder": role("frame_embedder", batch_size=s.clip_batch_size, dtype=s.dtype),
+            "describer": role("describer", **vl),
+            "answerer": role("answerer", **vl),
+            "text_embedder": role("text_embedder", batch_size=s.embed_batch_size, max_length=s.max_text_tokens,
+                                  dtype=s.dtype),
+            "reranker": role("reranker", batch_size=s.rerank_batch_size, max_length=s.max_text_tokens,
+                             dtype=s.dtype, instruction=s.reranker_instruction),
         },
     )
 
@@ -93,6 +104,7 @@ class VideoQA:
                                       min_gap=s.keyframe_min_gap, max_keyframes=s.max_keyframes),
             speech=SpeechOptions(max_window=s.window_seconds, overlap=s.window_overlap, language=s.language),
             moment_max_seconds=s.moment_seconds,
+            describe_window=s.describe_window,
             force=force,
         )
 
@@ -114,8 +126,10 @@ class VideoQA:
         with self._lock:
             if self._retriever is None:
                 s = self.settings
-                options = RetrievalOptions(weights={"keyword": s.keyword_weight, "semantic": s.semantic_weight},
-                                           fusion=s.fusion, scorer=s.scorer, semantic_floor=s.semantic_floor)
+                options = RetrievalOptions(
+                    weights={"keyword": s.keyword_weight, "semantic": s.semantic_weight, "visual": s.visual_weight},
+                    fusion=s.fusion, scorer=s.scorer, semantic_floor=s.semantic_floor, visual_floor=s.visual_floor,
+                    visual_ceiling=s.visual_ceiling)
                 self._retriever = Retriever(self.index_dir, self.hub, options)
             return self._retriever
 
@@ -138,8 +152,21 @@ class VideoQA:
 
     def ask(self, question: str, top_k: int | None = None) -> Answer:
         """Answer from the top videos, citing the moment."""
+        for event in self.ask_stream(question, top_k):
+            if event.kind == "final":
+                assert event.answer is not None
+                return event.answer
+        raise AssertionError("answer_events ends with a final event")  # pragma: no cover
+
+    def ask_stream(self, question: str, top_k: int | None = None) -> Iterator[AnswerEvent]:
+        """Answer step by step: each top video's candidate token by token, its score, then the answer.
+
+        >>> for event in qa.ask_stream("which planet has rings?"):
+        ...     if event.kind == "token": print(event.text, end="")
+        ...     elif event.kind == "final": answer = event.answer
+        """
         hits = self.search(question, top_k)
-        return extractive_answer(question, hits)
+        yield from answer_events(question, hits, self.hub.get("answerer"), self.hub.get("reranker"))
 
     # -- library ---------------------------------------------------------------------------
     def library(self) -> dict[str, Any]:

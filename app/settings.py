@@ -75,6 +75,21 @@ class Setting:
 
 
 S = Setting
+
+
+def _role(role: str, what: str, model_name: str | None = None) -> tuple[Setting, ...]:
+    """Backend, model and local path settings of one model role."""
+    model_name = model_name or f"{role}_model"
+    return (
+        S(role, None, str, f"{what} backend (default: the profile's; see videoqa models).", group="models",
+          optional=True),
+        S(model_name, None, str, f"{what} model name or directory (default: the profile's).", group="models",
+          optional=True),
+        S(f"{role}_path", None, str, f"Local copy of the {what.lower()} weights (overrides the lookup).",
+          group="models", optional=True),
+    )
+
+
 SETTINGS: tuple[Setting, ...] = (
     S("profile", "auto", str, "Model set: packaged (CPU, weights from the package registries), full (CLIP, "
       "Qwen2.5-VL, Qwen3; weights downloaded beforehand) or auto (full when all its weights are found "
@@ -83,15 +98,32 @@ SETTINGS: tuple[Setting, ...] = (
     S("cache_dir", str(default_cache_dir()), str, "Directory for prepared model files (e.g. the joined Whisper base)."),
     S("log_level", "warning", str, "Logging level.", ("debug", "info", "warning", "error")),
     S("device", "auto", str, "Where models run: auto (CUDA when present), cpu or cuda.", group="models"),
-    S("transcriber", None, str, "Speech-to-text backend (default: the profile's).", group="models", optional=True),
+    S("dtype", "auto", str, "Weights' precision for torch models: auto (bfloat16 on CUDA, float32 on CPU).",
+      ("auto", "float32", "bfloat16", "float16"), group="models"),
+    S("transcriber", None, str, "Speech-to-text backend: faster-whisper or openai-whisper (default: the profile's).",
+      group="models", optional=True),
     S("whisper_model", None, str, "Whisper model: tiny.en, base, small, large-v3-turbo, ... or a directory "
       "(default: tiny.en in the packaged profile, small in the full profile).", group="models", optional=True),
-    S("transcriber_path", None, str, "Local directory of the Whisper weights (overrides the lookup).",
-      group="models", optional=True),
-    S("text_embedder", None, str, "Text-vector backend (default: the profile's).", group="models", optional=True),
-    S("text_embedder_model", None, str, "Text-vector model name or directory (default: the profile's).",
-      group="models", optional=True),
-    S("text_embedder_path", None, str, "Local directory of the text-vector model.", group="models", optional=True),
+    S("transcriber_path", None, str, "Local copy of the Whisper weights (a CTranslate2 directory, or an "
+      "openai-whisper .pt checkpoint).", group="models", optional=True),
+    *_role("frame_embedder", "Image/text vector (CLIP)"),
+    *_role("describer", "Video description"),
+    *_role("answerer", "Answering"),
+    *_role("text_embedder", "Text vector"),
+    *_role("reranker", "Reranker"),
+    S("clip_batch_size", 32, int, "Keyframes per CLIP batch.", group="models"),
+    S("embed_batch_size", 16, int, "Texts per text-vector batch.", group="models"),
+    S("rerank_batch_size", 8, int, "(question, answer) pairs per reranker batch.", group="models"),
+    S("max_text_tokens", 1024, int, "Longest text (tokens) the text-vector model and the reranker read.",
+      group="models"),
+    S("vl_fps", 1.0, float, "Frames per second the vision-language model is shown.", group="models"),
+    S("vl_max_pixels", 360 * 420, int, "Most pixels per frame shown to the vision-language model.", group="models"),
+    S("vl_max_frames", 64, int, "Most frames per clip shown to the vision-language model.", group="models"),
+    S("max_new_tokens", 256, int, "Longest description or answer generated (tokens).", group="models"),
+    S("describe_window", 0.0, float, "Also describe each window of this many seconds (0: the whole video "
+      "only), so visual content gets timestamps.", group="models"),
+    S("reranker_instruction", "Given a web search query, retrieve relevant passages that answer the query", str,
+      "The reranker's task instruction.", group="models"),
     S("language", None, str, "Spoken language code (en, de, zh, ...); unset: detected per speech window.",
       group="speech", optional=True),
     S("beam_size", 5, int, "Whisper beam size.", group="speech"),
@@ -110,6 +142,10 @@ SETTINGS: tuple[Setting, ...] = (
     S("max_keyframes", 48, int, "Most keyframes kept per video.", group="keyframes"),
     S("keyword_weight", 1.0, float, "Weight of the keyword (TF-IDF) channel in fusion.", group="search"),
     S("semantic_weight", 1.0, float, "Weight of the text-vector channel in fusion.", group="search"),
+    S("visual_weight", 1.0, float, "Weight of the visual (CLIP) channel in fusion.", group="search"),
+    S("visual_floor", 0.15, float, "CLIP cosine at or below which a keyframe counts as no match.", group="search"),
+    S("visual_ceiling", 0.35, float, "CLIP cosine counted as a full match (1.0); CLIP text-image cosines "
+      "rarely pass 0.35.", group="search"),
     S("semantic_floor", 0.2, float, "Cosine at or below which a text vector counts as no match; above it, "
       "cosines are rescaled to (0, 1].", group="search"),
     S("fusion", "sum", str, "How channel scores are fused per video.", ("sum", "rrf"), group="search"),
@@ -214,7 +250,7 @@ def load_settings(
             values[key] = _BY_NAME[key].convert(value, f"{path}: {key}")
             sources[key] = str(path)
         base = path.parent
-        for key in ("index_dir", "cache_dir", "transcriber_path", "text_embedder_path"):
+        for key in [s.name for s in SETTINGS if s.name in ("index_dir", "cache_dir") or s.name.endswith("_path")]:
             if sources[key] == str(path) and values[key] and not Path(values[key]).expanduser().is_absolute():
                 values[key] = str(base / values[key])  # relative paths in a file are relative to the file
     for s in SETTINGS:

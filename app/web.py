@@ -27,7 +27,7 @@ CSS = """
 .vq-meta {color: #57606a; font-size: 0.85em;}
 .vq-moment {margin: 4px 0;}
 .vq-time {font-family: monospace; background: #eef; padding: 1px 4px; border-radius: 4px;}
-.vq-frames img {height: 72px; margin: 4px 4px 0 0; border-radius: 4px;}
+.vq-frames img, .vq-moment img {height: 72px; margin: 4px 4px 0 0; border-radius: 4px; vertical-align: middle;}
 .vq-frames figure {display: inline-block; margin: 0; text-align: center; font-size: 0.75em;}
 """
 
@@ -39,6 +39,14 @@ def render_answer(answer: Answer) -> str:
     return f"{html.escape(answer.answer)}\n\n— {cites}"
 
 
+def _thumb(catalog: Any, keyframe_id: int | None, t: float) -> str:
+    jpeg = catalog.keyframe_jpeg(keyframe_id) if keyframe_id is not None else None
+    if not jpeg:
+        return ""
+    src = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
+    return f"<img src='{src}' alt='keyframe at {t:.1f}s'>"
+
+
 def render_hits(qa: VideoQA, answer: Answer) -> str:
     if not answer.hits:
         return "<p class='vq-meta'>No video matched.</p>"
@@ -48,16 +56,12 @@ def render_hits(qa: VideoQA, answer: Answer) -> str:
         channels = ", ".join(f"{html.escape(k)} {v:.2f}" for k, v in hit.channels.items())
         moments = "".join(
             f"<div class='vq-moment'><span class='vq-time'>{html.escape(m.cite())}</span> "
-            f"<span class='vq-meta'>[{html.escape(m.kind)} {m.score:.2f}]</span> {html.escape(m.text)}</div>"
+            f"<span class='vq-meta'>[{html.escape(m.kind)} {m.score:.2f}]</span> "
+            f"{html.escape(m.text) if m.text else _thumb(catalog, m.keyframe_id, m.start)}</div>"
             for m in hit.moments
         ) or "<div class='vq-meta'>No single moment matched; the video matched as a whole.</div>"
-        frames = []
-        for kf in hit.keyframes[:6]:
-            jpeg = catalog.keyframe_jpeg(kf["id"])
-            if jpeg:
-                src = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
-                frames.append(f"<figure><img src='{src}' alt='keyframe at {kf['t']:.1f}s'>"
-                              f"<figcaption>{kf['t']:.1f}s</figcaption></figure>")
+        frames = [f"<figure>{_thumb(catalog, kf['id'], kf['t'])}<figcaption>{kf['t']:.1f}s</figcaption></figure>"
+                  for kf in hit.keyframes[:6]]
         parts.append(
             f"<div class='vq-hit'><h4>{rank}. {html.escape(hit.name)}</h4>"
             f"<div class='vq-meta'>score {hit.score:.3f} ({channels})</div>{moments}"

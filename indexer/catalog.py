@@ -356,6 +356,21 @@ class Catalog:
                                     (video_id,)).fetchall()
         return [Keyframe(t=r["t"], score=r["score"], width=r["width"], height=r["height"], id=r["id"]) for r in rows]
 
+    def keyframes_by_id(self, ids: Sequence[int]) -> dict[int, Keyframe]:
+        """Keyframes (without their JPEGs) by id, with their video ids."""
+        out: dict[int, Keyframe] = {}
+        ids = list(ids)
+        with self._lock:
+            for i in range(0, len(ids), 900):
+                chunk = ids[i: i + 900]
+                for r in self._db.execute(
+                    f"SELECT id, video_id, t, score, width, height FROM keyframes WHERE id IN "
+                    f"({','.join('?' * len(chunk))})", chunk,
+                ):
+                    out[r["id"]] = Keyframe(t=r["t"], score=r["score"], width=r["width"], height=r["height"],
+                                            id=r["id"], video_id=r["video_id"])
+        return out
+
     def keyframe_jpeg(self, keyframe_id: int) -> bytes | None:
         with self._lock:
             row = self._db.execute("SELECT jpeg FROM keyframes WHERE id=?", (keyframe_id,)).fetchone()

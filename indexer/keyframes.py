@@ -18,6 +18,7 @@ import numpy as np
 
 from indexer.schema import Keyframe
 from models.errors import MediaError
+from models.frames import iter_frames
 
 __all__ = ["KeyframeOptions", "extract_keyframes"]
 
@@ -63,47 +64,30 @@ def extract_keyframes(
     """Keyframes of a video, in time order."""
     import cv2
 
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise MediaError(path, "OpenCV cannot open the video stream")
-    try:
-        step = 1.0 / opts.sample_fps
-        next_t = 0.0
-        prev: np.ndarray | None = None
-        kept: list[Keyframe] = []
-        frames_read = 0
-        while cap.grab():
-            frames_read += 1
-            t = max(cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0, 0.0)
-            if t + 1e-6 < next_t and prev is not None:
-                continue
-            next_t = t + step
-            ok, frame = cap.retrieve()
-            if not ok or frame is None:
-                continue
-            h, w = frame.shape[:2]
-            small = cv2.resize(frame, (opts.diff_width, max(1, round(h * opts.diff_width / w))),
-                               interpolation=cv2.INTER_AREA)
-            gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-            if prev is None:
-                jpeg, tw, th = _thumbnail(frame, opts)
-                kept.append(Keyframe(t=t, score=0.0, jpeg=jpeg, width=tw, height=th))
-            elif gray.shape == prev.shape:
-                diff = float(cv2.absdiff(gray, prev).mean())
-                if diff >= opts.threshold:
-                    last = kept[-1]
-                    if t - last.t >= opts.min_gap:
-                        jpeg, tw, th = _thumbnail(frame, opts)
-                        kept.append(Keyframe(t=t, score=diff, jpeg=jpeg, width=tw, height=th))
-                    elif len(kept) > 1 and diff > last.score:
-                        # Two changes closer than min_gap: the larger one stands for both.
-                        jpeg, tw, th = _thumbnail(frame, opts)
-                        kept[-1] = Keyframe(t=t, score=diff, jpeg=jpeg, width=tw, height=th)
-                    if len(kept) > 2 * opts.max_keyframes:
-                        kept = _prune(kept, opts.max_keyframes)
-            prev = gray
-        if frames_read == 0 or not kept:
-            raise MediaError(path, "no video frame could be decoded")
-        return _prune(kept, opts.max_keyframes)
-    finally:
-        cap.release()
+    prev: np.ndarray | None = None
+    kept: list[Keyframe] = []
+    for t, frame in iter_frames(path, opts.sample_fps):
+        h, w = frame.shape[:2]
+        small = cv2.resize(frame, (opts.diff_width, max(1, round(h * opts.diff_width / w))),
+                           interpolation=cv2.INTER_AREA)
+        gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        if prev is None:
+            jpeg, tw, th = _thumbnail(frame, opts)
+            kept.append(Keyframe(t=t, score=0.0, jpeg=jpeg, width=tw, height=th))
+        elif gray.shape == prev.shape:
+            diff = float(cv2.absdiff(gray, prev).mean())
+            if diff >= opts.threshold:
+                last = kept[-1]
+                if t - last.t >= opts.min_gap:
+                    jpeg, tw, th = _thumbnail(frame, opts)
+                    kept.append(Keyframe(t=t, score=diff, jpeg=jpeg, width=tw, height=th))
+                elif len(kept) > 1 and diff > last.score:
+                    # Two changes closer than min_gap: the larger one stands for both.
+                    jpeg, tw, th = _thumbnail(frame, opts)
+                    kept[-1] = Keyframe(t=t, score=diff, jpeg=jpeg, width=tw, height=th)
+                if len(kept) > 2 * opts.max_keyframes:
+                    kept = _prune(kept, opts.max_keyframes)
+        prev = gray
+    if not kept:
+        raise MediaError(path, "no video frame could be decoded")
+    return _prune(kept, opts.max_keyframes)

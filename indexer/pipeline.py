@@ -21,7 +21,7 @@ import numpy as np
 from indexer.catalog import Catalog
 from indexer.keyframes import KeyframeOptions, extract_keyframes
 from indexer.media import SAMPLE_RATE, content_id, decode_audio, discover, probe
-from indexer.schema import TEXT_SPACE
+from indexer.schema import IMAGE_SPACE, TEXT_SPACE, Keyframe, Moment
 from indexer.speech import SpeechOptions, group_moments, main_language, transcribe_speech
 from indexer.store import DerivedIndexes, check_manifest, write_manifest, writer_lock
 from models.errors import MediaError, VideoQAError
@@ -31,7 +31,7 @@ __all__ = ["IndexOptions", "FileResult", "IndexReport", "Indexer", "STAGES"]
 
 log = logging.getLogger(__name__)
 
-STAGES = ("identify", "probe", "keyframes", "audio", "speech", "embed", "write")
+STAGES = ("identify", "probe", "keyframes", "visual", "audio", "speech", "describe", "embed", "write")
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class IndexOptions:
     speech: SpeechOptions = SpeechOptions()
     moment_max_seconds: float = 10.0
     moment_max_gap: float = 2.0
+    describe_window: float = 0.0  # also describe each window of this many seconds (0: whole video only)
     force: bool = False  # index again even when the content is already in the catalog
 
 
@@ -123,9 +124,10 @@ class Indexer:
 
     def _wanted_manifest(self) -> dict[str, Any]:
         manifest: dict[str, Any] = {"profile": self.hub.profile, "spaces": {}}
-        embedder = self.hub.get("text_embedder")
-        if embedder is not None:
-            manifest["spaces"][TEXT_SPACE] = {"model": embedder.model_name, "backend": embedder.backend_name}
+        for role, space in (("text_embedder", TEXT_SPACE), ("frame_embedder", IMAGE_SPACE)):
+            model = self.hub.get(role)
+            if model is not None:
+                manifest["spaces"][space] = {"model": model.model_name, "backend": model.backend_name}
         transcriber = self.hub.get("transcriber")
         if transcriber is not None:
             manifest["transcriber"] = transcriber.model_name
@@ -198,6 +200,12 @@ class Indexer:
                 result.duration = info.duration
             with stages.stage("keyframes"):
                 keyframes = extract_keyframes(path, self.options.keyframes)
+            vectors: dict[str, tuple[str, np.ndarray]] = {}
+            with stages.stage("visual"):
+                frame_embedder = self.hub.get("frame_embedder")
+                if frame_embedder is not None:
+                    vectors[IMAGE_SPACE] = ("keyframe", frame_embedder.embed_images(_rgb(keyframes)))
+                    wanted["spaces"][IMAGE_SPACE]["dim"] = frame_embedder.dim
             with stages.stage("audio"):
                 audio = decode_audio(path, SAMPLE_RATE) if info.has_audio else np.zeros(0, np.float32)
             with stages.stage("speech"):
@@ -206,8 +214,10 @@ class Indexer:
                     segments = transcribe_speech(audio, self.hub.require("voice_activity"),
                                                  self.hub.require("transcriber"), self.options.speech)
                 moments = group_moments(segments, self.options.moment_max_seconds, self.options.moment_max_gap)
-            vectors: dict[str, tuple[str, np.ndarray]] = {}
-            with stages.stage("embed"):
+            with stages.stage("describe"):
+                describer = self.hub.get("describer")
+                if describer is not None:
+                    moments += self._describe(describer, path, info.duration)
                 embedder = self.hub.get("text_embedder")
                 if embedder is not None and moments:
                     vectors[TEXT_SPACE] = ("moment", embedder.embed_documents([m.text for m in moments]))
@@ -229,7 +239,8 @@ class Indexer:
                 try:
                     derived.apply(
                         video, moments,
-                        {space: (added.moment_ids, matrix) for space, (_, matrix) in vectors.items()},
+                        {space: (added.moment_ids if owner == "moment" else added.keyframe_ids, matrix)
+                         for space, (owner, matrix) in vectors.items()},
                         replaced_videos=added.replaced_videos, replaced_vectors=added.replaced_vectors,
                     )
                 except Exception as exc:  # the catalog has it; derived.json stays behind until rebuilt
@@ -253,3 +264,25 @@ class Indexer:
             stages.close()
             result.seconds = stages.seconds
         return result
+
+    def _describe(self, describer: Any, path: Path, duration: float) -> list[Moment]:
+        """A description of the whole video, and of each window when ``describe_window`` is set."""
+        spans = [(0.0, duration)]
+        step = self.options.describe_window
+        if step > 0 and duration > step:
+            spans += [(s, min(s + step, duration)) for s in np.arange(0.0, duration, step) if duration - s > 0.5]
+        moments = []
+        for start, end in spans:
+            whole = (start, end) == (0.0, duration)
+            text = describer.describe(path, None if whole else float(start), None if whole else float(end))
+            if text.strip():
+                moments.append(Moment(float(start), float(end), "description", text.strip()))
+        return moments
+
+
+def _rgb(keyframes: Sequence[Keyframe]) -> list[np.ndarray]:
+    """The keyframes' thumbnails as RGB arrays (what the image models read)."""
+    import cv2
+
+    return [cv2.cvtColor(cv2.imdecode(np.frombuffer(k.jpeg, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+            for k in keyframes]

@@ -7,10 +7,14 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["SCHEMA_VERSION", "TEXT_SPACE", "Keyframe", "SpeechSegment", "Moment", "Video", "format_time", "format_span"]
+__all__ = [
+    "SCHEMA_VERSION", "TEXT_SPACE", "IMAGE_SPACE", "Keyframe", "SpeechSegment", "Moment", "Video", "format_time",
+    "format_span",
+]
 
 SCHEMA_VERSION = 2  # 2: ctime_ns, AUTOINCREMENT ids
-TEXT_SPACE = "text"  # the vector space of transcript (and later description) moments
+TEXT_SPACE = "text"  # the vector space of speech and description moments
+IMAGE_SPACE = "image"  # the vector space of keyframes (CLIP)
 
 
 def format_time(seconds: float, *, up: bool = False) -> str:
@@ -36,6 +40,7 @@ class Keyframe:
     width: int = 0
     height: int = 0
     id: int | None = None
+    video_id: int | None = None
 
 
 @dataclass

@@ -8,11 +8,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from models.errors import ConfigError
 from models.registry import role_spec
 from models.resolve import locate_weights
 from models.types import ModelLocation
 
-__all__ = ["LazyModel", "resolve_device", "default_cache_dir"]
+__all__ = ["LazyModel", "resolve_device", "resolve_dtype", "default_cache_dir", "quiet_transformers"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,25 @@ def resolve_device(device: str) -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     except ImportError:  # pragma: no cover
         return "cpu"
+
+
+def quiet_transformers() -> None:
+    """No transformers progress bars ("Loading weights", "Writing model shards") among ours."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
+def resolve_dtype(device: str, dtype: str = "auto") -> Any:
+    """The torch dtype for a device: ``auto`` is bfloat16 on CUDA and float32 elsewhere."""
+    import torch
+
+    if dtype == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    try:
+        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+    except KeyError:
+        raise ConfigError(f"invalid dtype {dtype!r}, expected one of: auto, float32, bfloat16, float16") from None
 
 
 class LazyModel:
@@ -96,7 +116,13 @@ class LazyModel:
                 return
             location = self.locate()
             t0 = time.perf_counter()
-            self._load(location, resolve_device(self.device))
+            try:
+                self._load(location, resolve_device(self.device))
+            except ImportError as exc:
+                raise ConfigError(
+                    f"{self.role}: the {self.backend_name} backend needs the Python package {exc.name!r}, "
+                    "which is not installed; install the full profile's libraries: pip install 'videoqa[full]'"
+                ) from exc
             self.load_seconds = time.perf_counter() - t0
             self._loaded = True
             log.info(
@@ -107,7 +133,7 @@ class LazyModel:
     def _load(self, location: ModelLocation, device: str) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def describe(self) -> dict[str, Any]:
+    def info(self) -> dict[str, Any]:
         """A JSON-able summary: role, backend, model, where it was found."""
         loc = self._location
         return {

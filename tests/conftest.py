@@ -110,3 +110,11 @@ def indexed(qa, library):
     report = qa.index([library])
     assert report.ok, [r.to_dict() for r in report.failed]
     return report
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> Path:
+    """Tiny random-weight models of every full-profile role; returns their videoqa.toml."""
+    from models.testing.tiny import make_all
+
+    return make_all(tmp_path_factory.mktemp("tiny-models"))

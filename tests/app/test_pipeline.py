@@ -116,7 +116,7 @@ def test_models_json_lists_every_role(settings_env, capsys, monkeypatch):
     info = json.loads(capsys.readouterr().out)
     assert info["profile"] == "packaged"
     roles = {(r["role"], r["profile"]): r for r in info["roles"]}
-    assert len(roles) == 12
+    assert len(roles) == 14  # seven roles, two profiles
     for role in ("voice_activity", "transcriber", "text_embedder"):
         assert roles[(role, "packaged")]["found"]
     for r in info["roles"]:

@@ -3,7 +3,8 @@ import pytest
 from models import ROLES, ModelHub, ModelsConfig, RoleConfig, create, report
 from models.errors import ConfigError, UnknownBackendError
 
-DESIGN_ROLES = {"voice_activity", "transcriber", "frame_embedder", "describer", "text_embedder", "reranker"}
+DESIGN_ROLES = {"voice_activity", "transcriber", "frame_embedder", "describer", "answerer", "text_embedder",
+                "reranker"}
 
 
 def test_every_design_role_is_in_the_table():
@@ -42,7 +43,7 @@ def test_report_covers_both_profiles_and_finds_packaged_models(tmp_path):
     for role in ("voice_activity", "transcriber", "text_embedder"):
         assert packaged[role]["found"], packaged[role]
         assert packaged[role]["source"].startswith("packaged wheel")
-    for role in ("frame_embedder", "describer", "reranker"):
+    for role in ("frame_embedder", "describer", "answerer", "reranker"):
         assert packaged[role]["off"]
 
 
