@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 # The names openai-whisper downloads under another file name (whisper._MODELS); every other
 # official name is saved as NAME.pt.
 _ALIASES = {"large": "large-v3", "turbo": "large-v3-turbo"}
+DEFAULT_MODEL = "small"
 OFFICIAL = ("tiny.en", "tiny", "base.en", "base", "small.en", "small", "medium.en", "medium",
             "large-v1", "large-v2", "large-v3", "large", "large-v3-turbo", "turbo")
 
@@ -58,7 +59,7 @@ class OpenAIWhisperTranscriber(LazyModel):
     * ``max_new_tokens``: at most this many tokens per 30-s window (openai-whisper's
       ``sample_len``; None: its default, half the text context).
 
-    ``model`` is an official name (``small``, ``tiny.en``, ``turbo`` ...) or the path of a
+    ``model`` is an official name (``small`` by default; ``tiny.en``, ``turbo`` ...) or the path of a
     ``.pt`` checkpoint. Weights are looked for at the ``path`` setting (a file, or a folder
     holding ``NAME.pt``), then the model as a file, then openai-whisper's download cache.
     """
@@ -69,7 +70,8 @@ class OpenAIWhisperTranscriber(LazyModel):
     def __init__(self, model: str | None = None, *, beam_size: int = 5, temperature: float | tuple = 0.0,
                  no_repeat_ngram_size: int = 6, compute_type: str = "auto", cpu_threads: int = 0,
                  max_new_tokens: int | None = None, **kw):
-        super().__init__(model, **kw)
+        # Not the role table's default: that is a faster-whisper (CTranslate2) model.
+        super().__init__(model or DEFAULT_MODEL, **kw)
         # The role table's Hub repositories are CTranslate2 conversions, not openai-whisper checkpoints.
         self.hf_repo = None
         self.beam_size = beam_size

@@ -44,7 +44,8 @@ def test_is_a_frame_embedder_and_loads_lazily(clip_dir):
 
 def test_image_and_text_vectors_are_normalised(embedder, images):
     assert _is_normalised(embedder.embed_images(images), len(images), embedder.dim)
-    assert _is_normalised(embedder.embed_texts(["a red bicycle", "a street at night", "x"]), 3, embedder.dim)
+    long = " ".join(["bicycle"] * 200)  # longer than the 77-token context: truncated, not an error
+    assert _is_normalised(embedder.embed_texts(["a red bicycle", "a street at night", long]), 3, embedder.dim)
 
 
 def test_batching_does_not_change_the_vectors(clip_dir, embedder, images):
@@ -52,6 +53,14 @@ def test_batching_does_not_change_the_vectors(clip_dir, embedder, images):
     np.testing.assert_allclose(small.embed_images(images), embedder.embed_images(images), atol=1e-5)
     texts = [f"text number {i}" for i in range(5)]
     np.testing.assert_allclose(small.embed_texts(texts), embedder.embed_texts(texts), atol=1e-5)
+
+
+def test_bfloat16_as_on_a_gpu(clip_dir, embedder, images):
+    half = ClipFrameEmbedder(path=str(clip_dir), device="cpu", dtype="bfloat16")
+    vecs = half.embed_images(images[:2])
+    assert _is_normalised(vecs, 2, embedder.dim)
+    assert np.all(np.sum(vecs * embedder.embed_images(images[:2]), axis=1) > 0.98)
+    assert _is_normalised(half.embed_texts(["a dog"]), 1, embedder.dim)
 
 
 def test_empty_inputs(embedder):
@@ -75,9 +84,17 @@ def test_grey_and_rgba_images_are_accepted(embedder, images):
         embedder.embed_images([rgb.astype(np.float32)])
 
 
-def test_a_weights_file_beside_its_config_loads(clip_dir, embedder, images):
+def test_a_weights_file_beside_its_config_loads(tmp_path, clip_dir, embedder, images, caplog):
     e = ClipFrameEmbedder(path=str(clip_dir / "open_clip_model.safetensors"), device="cpu")
     np.testing.assert_allclose(e.embed_images(images), embedder.embed_images(images), atol=1e-6)
+    # A file open_clip would not pick itself (a fine-tune saved beside the original) is loaded
+    # into the model built from the config, without open_clip's "initialized randomly" warning.
+    shutil.copytree(clip_dir, tmp_path / "clip")
+    tuned = tmp_path / "clip" / "finetuned.safetensors"
+    shutil.copy(clip_dir / "open_clip_model.safetensors", tuned)
+    e = ClipFrameEmbedder(path=str(tuned), device="cpu")
+    np.testing.assert_allclose(e.embed_texts(["a dog"]), embedder.embed_texts(["a dog"]), atol=1e-6)
+    assert "initialized randomly" not in caplog.text
 
 
 def test_a_bare_weights_file_takes_its_architecture_from_the_model_name(tmp_path, clip_dir, embedder, images):

@@ -76,6 +76,7 @@ def test_transcribes_real_speech(transcriber, speech, capsys):
     assert capsys.readouterr().out == ""  # openai-whisper prints only when verbose
 
 
+@pytest.mark.slow  # numba compiles openai-whisper's DTW on first use (5-10 s)
 def test_word_timestamps(transcriber, speech):
     result = transcriber.transcribe(speech, word_timestamps=True)
     _check(result, 3.0)
@@ -110,6 +111,11 @@ def test_found_in_openai_whispers_download_cache(monkeypatch, tmp_path, checkpoi
     assert t.locate().source == "openai-whisper cache"
     # small's tuned alignment heads do not fit the tiny model: it keeps the default ones
     _check(t.transcribe(speech[:16000]), 1.0)
+
+
+def test_default_model_is_small():
+    t = OpenAIWhisperTranscriber()
+    assert t.model_name == "small" and t.hf_repo is None and not t.loaded
 
 
 def test_missing_checkpoint_says_where_it_looked_and_how_to_get_it(monkeypatch, tmp_path):
