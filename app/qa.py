@@ -14,13 +14,14 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from app.answering import Answer, AnswerEvent, answer_events
 from app.settings import Settings, load_settings
 from indexer.catalog import Catalog
+from indexer.schema import Video
 from indexer.keyframes import KeyframeOptions
-from indexer.pipeline import IndexOptions, Indexer, IndexReport
+from indexer.pipeline import FileResult, IndexOptions, Indexer, IndexReport
 from indexer.speech import SpeechOptions
 from indexer.store import DerivedIndexes, writer_lock
 from models.hub import ModelHub, ModelsConfig, RoleConfig, report, resolve_profile
@@ -109,10 +110,29 @@ class VideoQA:
         )
 
     def index(self, paths: Iterable[str | Path], *, progress: bool = False, force: bool = False,
-              repair: bool = False) -> IndexReport:
-        """Index video files and folders (recursively); incremental by content."""
+              repair: bool = False, on_file: Callable[[int, int, FileResult], None] | None = None) -> IndexReport:
+        """Index video files and folders (recursively); incremental by content.
+
+        ``on_file(done, total, result)`` follows the work file by file.
+        """
         indexer = Indexer(self.index_dir, self.hub, self.index_options(force), progress=progress)
-        return indexer.index([Path(p) for p in paths], repair=repair)
+        return indexer.index([Path(p) for p in paths], repair=repair, on_file=on_file)
+
+    def remove(self, video_id: int) -> None:
+        """Take a video out of the index (the file itself is left alone)."""
+        with writer_lock(self.index_dir), Catalog(self.index_dir) as catalog:
+            owned = catalog.remove_video(video_id)
+            DerivedIndexes(catalog).remove(video_id, owned)
+
+    def video(self, video_id: int) -> Video | None:
+        """One indexed video, or None."""
+        return next(iter(self.retriever.catalog.videos([video_id])), None)
+
+    def ensure_index(self) -> None:
+        """Create an empty index when there is none yet."""
+        if not (self.index_dir / Catalog.FILENAME).exists():
+            with writer_lock(self.index_dir), Catalog(self.index_dir):
+                pass
 
     def repair(self) -> dict[str, int]:
         """Rebuild the keyword and vector indexes from the catalog."""
@@ -166,6 +186,7 @@ class VideoQA:
         ...     elif event.kind == "final": answer = event.answer
         """
         hits = self.search(question, top_k)
+        yield AnswerEvent("hits", hits=hits)
         yield from answer_events(question, hits, self.hub.get("answerer"), self.hub.get("reranker"))
 
     # -- library ---------------------------------------------------------------------------

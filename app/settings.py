@@ -22,9 +22,16 @@ __all__ = ["Setting", "SETTINGS", "Settings", "load_settings", "settings_markdow
 ENV_PREFIX = "VIDEOQA_"
 
 
+def _data_home() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share"))
+
+
+def default_library_dir() -> str:
+    return str(_data_home() / "videoqa" / "library")
+
+
 def default_index_dir() -> str:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return str(Path(base) / "videoqa" / "index")
+    return str(_data_home() / "videoqa" / "index")
 
 
 @dataclass(frozen=True)
@@ -151,8 +158,16 @@ SETTINGS: tuple[Setting, ...] = (
     S("fusion", "sum", str, "How channel scores are fused per video.", ("sum", "rrf"), group="search"),
     S("scorer", "tfidf", str, "Keyword scoring.", ("tfidf", "bm25f"), group="search"),
     S("top_k", 3, int, "Videos returned by search and used for answers.", group="search"),
-    S("host", "127.0.0.1", str, "Address the web UI binds to.", group="web"),
+    S("host", "127.0.0.1", str, "Address the web UI binds to (0.0.0.0 opens it to the network: set auth).",
+      group="web"),
     S("port", 7860, int, "Port of the web UI.", group="web"),
+    S("auth", None, str, "Login for the web UI as user:password (unset: no login). Prefer VIDEOQA_AUTH to a "
+      "file.", group="web", optional=True),
+    S("library_dir", default_library_dir(), str, "Where videos uploaded through the web UI are stored.",
+      group="web"),
+    S("max_upload_mb", 2048, int, "Largest video the web UI accepts, in MB.", group="web"),
+    S("ui_language", "auto", str, "Language of the web UI: auto (the browser's), en or zh.", ("auto", "en", "zh"),
+      group="web"),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -203,6 +218,8 @@ def settings_markdown() -> str:
         default = "unset" if s.default is None else f"`{s.default}`"
         if s.name == "index_dir":
             default = "`$XDG_DATA_HOME/videoqa/index` (`~/.local/share/videoqa/index`)"
+        elif s.name == "library_dir":
+            default = "`$XDG_DATA_HOME/videoqa/library` (`~/.local/share/videoqa/library`)"
         elif s.name == "cache_dir":
             default = "`$XDG_CACHE_HOME/videoqa/models` (`~/.cache/videoqa/models`)"
         meaning = s.help + (f" One of: {', '.join(s.choices)}." if s.choices else "")
@@ -250,7 +267,8 @@ def load_settings(
             values[key] = _BY_NAME[key].convert(value, f"{path}: {key}")
             sources[key] = str(path)
         base = path.parent
-        for key in [s.name for s in SETTINGS if s.name in ("index_dir", "cache_dir") or s.name.endswith("_path")]:
+        paths = ("index_dir", "cache_dir", "library_dir")
+        for key in [s.name for s in SETTINGS if s.name in paths or s.name.endswith("_path")]:
             if sources[key] == str(path) and values[key] and not Path(values[key]).expanduser().is_absolute():
                 values[key] = str(base / values[key])  # relative paths in a file are relative to the file
     for s in SETTINGS:
@@ -262,6 +280,6 @@ def load_settings(
             raise ConfigError(_unknown(key, "command line"))
         values[key] = _BY_NAME[key].convert(value, _BY_NAME[key].flag)
         sources[key] = _BY_NAME[key].flag
-    for key in ("index_dir", "cache_dir"):
+    for key in ("index_dir", "cache_dir", "library_dir"):
         values[key] = str(Path(values[key]).expanduser())
     return Settings(values, sources)

@@ -14,7 +14,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -133,8 +133,12 @@ class Indexer:
             manifest["transcriber"] = transcriber.model_name
         return manifest
 
-    def index(self, paths: Sequence[Path], *, repair: bool = False) -> IndexReport:
-        """Index every video under ``paths``; never stops at a bad file."""
+    def index(self, paths: Sequence[Path], *, repair: bool = False,
+              on_file: Callable[[int, int, FileResult], None] | None = None) -> IndexReport:
+        """Index every video under ``paths``; never stops at a bad file.
+
+        ``on_file(done, total, result)`` is called after each file (for live progress).
+        """
         from tqdm.auto import tqdm
 
         t0 = time.perf_counter()
@@ -159,6 +163,8 @@ class Indexer:
                     report.results.append(result)
                     if result.status == "failed":
                         log.warning("%s: %s", result.path, result.reason)
+                    if on_file is not None:
+                        on_file(len(report.results), len(files), result)
             finally:  # also when interrupted: the run records what it did
                 bar.close()
                 catalog.finish_run(run_id, report.count("indexed"), report.count("skipped"), report.count("failed"))

@@ -20,7 +20,7 @@ from models.frames import sample_frames
 from models.qwen3 import strip_think
 from models.types import Clip, ModelLocation
 
-__all__ = ["QwenVLDescriber", "QwenVLAnswerer", "DESCRIBE_PROMPT", "answer_prompt"]
+__all__ = ["QwenVLDescriber", "QwenVLAnswerer", "DESCRIBE_PROMPT", "answer_prompt", "unload_all"]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,12 @@ DESCRIBE_PROMPT = "Please describe the video."
 
 _SHARED: dict[tuple[str, str, str], tuple[Any, Any, threading.Lock]] = {}
 _SHARED_LOCK = threading.Lock()
+
+
+def unload_all() -> None:
+    """Forget every loaded Qwen2.5-VL model (frees its memory once no backend holds it)."""
+    with _SHARED_LOCK:
+        _SHARED.clear()
 
 
 def answer_prompt(question: str, context: str) -> str:

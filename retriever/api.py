@@ -24,7 +24,7 @@ from indexer.store import DerivedIndexes, check_manifest, writer_lock
 from models.errors import IndexLockedError, IndexMismatchError, VideoQAError
 from models.hub import ModelHub
 from retriever.fusion import fuse
-from retriever.keyword import KeywordSearcher
+from retriever.keyword import KeywordSearcher, matched_spans
 
 __all__ = ["RetrievalOptions", "ScoredMoment", "Hit", "Retriever", "NoIndexError"]
 
@@ -143,6 +143,10 @@ class Retriever:
     @property
     def catalog(self) -> Catalog:
         return self._open()[0]
+
+    def matched_spans(self, query: str, text: str) -> list[tuple[int, int]]:
+        """Character spans of ``text`` that match the words of ``query`` (for highlighting)."""
+        return matched_spans(self._open()[1].keywords, query, text)
 
     # -- channels ----------------------------------------------------------------------
     def _vector_channel(self, derived: DerivedIndexes, space: str, qvec: Any, floor: float,

@@ -12,7 +12,7 @@ from typing import Any
 
 from indexer.store import KeywordStore
 
-__all__ = ["KeywordSearcher", "query_terms"]
+__all__ = ["KeywordSearcher", "query_terms", "matched_spans"]
 
 
 def query_terms(store: KeywordStore, text: str) -> list[str]:
@@ -22,6 +22,17 @@ def query_terms(store: KeywordStore, text: str) -> list[str]:
         if token.text:
             seen.setdefault(token.text, None)
     return list(seen)
+
+
+def matched_spans(store: KeywordStore, query: str, text: str) -> list[tuple[int, int]]:
+    """(start, end) character spans of the words of ``text`` that match a term of ``query``.
+
+    Both go through the index's analyzer, so "flows" matches "flow" as it does in search.
+    """
+    terms = set(query_terms(store, query))
+    if not terms:
+        return []
+    return [(t.startchar, t.endchar) for t in store.analyzer(text, chars=True) if t.text in terms]
 
 
 class KeywordSearcher:

@@ -6,7 +6,11 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -118,3 +122,39 @@ def tiny_models(tmp_path_factory) -> Path:
     from models.testing.tiny import make_all
 
     return make_all(tmp_path_factory.mktemp("tiny-models"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A `videoqa serve` process on a free port; ``url``, ``first_line`` (what it printed first)."""
+
+    def __init__(self, env: dict[str, str], *args: str, timeout: float = 120):
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen([sys.executable, "-m", "app", "serve", "--port", str(port), *args],
+                                     env={**os.environ, **env}, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        self.first_line = self.proc.stdout.readline()
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"videoqa serve exited: {self.first_line}{self.proc.stdout.read()}")
+            try:
+                urllib.request.urlopen(self.url, timeout=2)
+                return
+            except OSError:
+                time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"videoqa serve did not answer in {timeout} s")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
