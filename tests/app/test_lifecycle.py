@@ -147,3 +147,23 @@ def test_auto_profile_says_which(tmp_path):
     info = qa.models()
     assert info["profile"] == "packaged" and info["requested"] == "auto"
     assert info["why"].startswith("auto: full-profile models missing")
+
+
+def test_remove_takes_a_video_out_of_every_index(make_qa, folder):
+    shutil.copy(SAMPLE_MEDIA / "volcano_lecture.mp4", folder / "volcano_lecture.mp4")
+    qa = make_qa()
+    qa.index([folder])
+    volcano = next(v for v in qa.library()["videos"] if v["name"] == "volcano_lecture.mp4")
+    assert qa.search("lava eruption")[0].name == "volcano_lecture.mp4"
+    qa.remove(volcano["id"])
+    assert [v["name"] for v in qa.library()["videos"]] == ["bicycle_repair.mp4"]
+    assert all(h.name != "volcano_lecture.mp4" for h in qa.search("lava eruption"))
+    assert (folder / "volcano_lecture.mp4").exists()  # the file itself is left alone
+    from indexer.catalog import Catalog
+    from indexer.store import DerivedIndexes
+
+    with Catalog(qa.index_dir) as catalog:
+        derived = DerivedIndexes(catalog)
+        assert derived.is_current() and derived.vector_store("text").ntotal == catalog.count_vectors("text")
+    report = qa.index([folder])  # indexing the folder again brings it back
+    assert report.count("indexed") == 1 and report.count("skipped") == 1
