@@ -9,7 +9,7 @@ COPY indexer indexer
 COPY retriever retriever
 COPY app app
 COPY sample_media sample_media
-RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
- && pip install '.[packaged]'
+RUN pip install torch==2.14.1 torchvision==0.29.1 --index-url https://download.pytorch.org/whl/cpu \
+ && pip install '.[packaged,full]' torch==2.14.1 torchvision==0.29.1
 EXPOSE 7860
 CMD ["videoqa", "serve"]
