@@ -68,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="Print JSON.")
 
+    p = sub.add_parser("eval", parents=[common], help="Measure retrieval (and answers) on questions with known "
+                       "answers.")
+    p.add_argument("questions", type=Path, metavar="QUESTIONS.jsonl",
+                   help="One question per line (see docs/EVALUATION.md).")
+    p.add_argument("--answers", action="store_true", help="Also ask each question and score the answers.")
+    p.add_argument("--json", action="store_true", help="Print JSON.")
+
     p = sub.add_parser("library", parents=[common], help="List the indexed videos and the files that failed.")
     p.add_argument("--json", action="store_true", help="Print JSON.")
 
@@ -179,6 +186,15 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
         else:
             for row in table:
                 out.write(f"{row['name']:<22} {row['value']!s:<30} ({row['source']})\n    {row['help']}\n")
+        return 0
+    if cmd == "eval":
+        from app.evaluation import evaluate, format_report, load_questions
+
+        report = evaluate(qa, load_questions(args.questions), answers=args.answers)
+        if args.json:
+            out.write(json.dumps({k: report[k] for k in ("overall", "by_category", "by_channel")}) + "\n")
+        else:
+            out.write(format_report(report))
         return 0
     if cmd == "library":
         lib = qa.library()

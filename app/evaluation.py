@@ -1,0 +1,182 @@
+"""``videoqa eval``: retrieval and answer quality over a set of questions with known answers.
+
+Questions are JSON lines::
+
+    {"id": "q1", "question": "...", "category": "...",
+     "gold": [{"video": "name or path relative to the indexed folder", "start": 12.0, "end": 18.5}],
+     "answer": ["acceptable", "answers"]}
+
+(``category`` and ``answer`` optional; several gold entries mean any of them counts.)
+
+Metrics, overall and per category: video R@1 and R@5, MRR (over the top 10), moment@1
+(the top hit is a gold video and the centre of its best moment lies inside a gold span
+of that video) and, with answers, answer accuracy (the normalised answer contains a
+normalised acceptable answer; case, punctuation and articles ignored). The same
+retrieval metrics per channel (keyword only, vectors only, fused) show what fusion adds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from models.errors import VideoQAError
+
+__all__ = ["Gold", "Question", "load_questions", "video_matches", "hit_metrics", "normalise_answer",
+           "answer_correct", "evaluate", "format_report", "RANK_DEPTH"]
+
+RANK_DEPTH = 10  # hits fetched per question (MRR looks this deep; R@5 at the first five)
+
+
+@dataclass(frozen=True)
+class Gold:
+    video: str
+    start: float | None = None
+    end: float | None = None
+
+
+@dataclass
+class Question:
+    id: str
+    question: str
+    gold: list[Gold]
+    category: str = "all"
+    answers: list[str] = field(default_factory=list)
+
+
+def load_questions(path: str | Path) -> list[Question]:
+    """Read a JSON-lines question file; a bad line is an error naming the file and line."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise VideoQAError(f"{path}: cannot read the questions ({exc.strerror or exc})") from None
+    questions = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        where = f"{path}:{n}"
+        try:
+            row = json.loads(line)
+            gold = [Gold(str(g["video"]), _opt_float(g.get("start")), _opt_float(g.get("end"))) for g in row["gold"]]
+            answers = row.get("answer") or []
+            questions.append(Question(str(row.get("id", n)), str(row["question"]), gold,
+                                      str(row.get("category") or "all"),
+                                      [answers] if isinstance(answers, str) else [str(a) for a in answers]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise VideoQAError(f"{where}: not a valid question ({type(exc).__name__}: {exc})") from None
+        if not gold:
+            raise VideoQAError(f"{where}: a question needs at least one gold video")
+    if not questions:
+        raise VideoQAError(f"{path}: no questions")
+    return questions
+
+
+def _opt_float(v: Any) -> float | None:
+    return None if v is None else float(v)
+
+
+def video_matches(path: str, gold: str) -> bool:
+    """A hit's path is the gold video: same path, or it ends with the gold's relative path or name."""
+    p, g = Path(path).as_posix(), Path(gold).as_posix().lstrip("./")
+    return p == g or p.endswith("/" + g)
+
+
+def hit_metrics(question: Question, hits: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """R@1, R@5, reciprocal rank and moment@1 of one ranked list of hits (``search --json`` hits)."""
+    rank = next((i for i, h in enumerate(hits, 1) if any(video_matches(h["video"], g.video) for g in question.gold)),
+                None)
+    moment = 0.0
+    if hits and rank == 1 and hits[0]["moments"]:
+        top = hits[0]
+        best = top["moments"][0]
+        centre = (best["start"] + best["end"]) / 2
+        spans = [g for g in question.gold if video_matches(top["video"], g.video)]
+        if any((g.start is None or g.start <= centre) and (g.end is None or centre <= g.end) for g in spans):
+            moment = 1.0
+    return {"R@1": float(rank == 1), "R@5": float(rank is not None and rank <= 5),
+            "MRR": 1.0 / rank if rank else 0.0, "moment@1": moment}
+
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+def normalise_answer(text: str) -> str:
+    """Lower case, no punctuation, no articles, single spaces."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = "".join(" " if unicodedata.category(c).startswith("P") else c for c in text)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def answer_correct(answer: str, acceptable: Sequence[str]) -> bool:
+    got = f" {normalise_answer(answer)} "
+    return any(f" {normalise_answer(a)} " in got for a in acceptable if normalise_answer(a))
+
+
+def _mean(rows: list[dict[str, float]], keys: Sequence[str]) -> dict[str, float]:
+    out: dict[str, float] = {"n": len(rows)}
+    for k in keys:
+        vals = [r[k] for r in rows if k in r]
+        if vals:
+            out[k] = round(sum(vals) / len(vals), 4)
+    return out
+
+
+def evaluate(qa: Any, questions: Sequence[Question], *, answers: bool = False) -> dict[str, Any]:
+    """Run every question; returns {"overall", "by_category", "by_channel", "questions"}."""
+    from app.qa import VideoQA
+
+    keys = ["R@1", "R@5", "MRR", "moment@1"]
+    s = qa.settings
+    variants = {
+        "keyword": VideoQA(s.replace(semantic_weight=0.0, visual_weight=0.0), hub=qa.hub),
+        "vectors": VideoQA(s.replace(keyword_weight=0.0), hub=qa.hub),
+        "fused": qa,
+    }
+    per_question = []
+    by_channel_rows: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
+    for q in questions:
+        row: dict[str, Any] = {}
+        for name, variant in variants.items():
+            hits = [h.to_dict() for h in variant.search(q.question, RANK_DEPTH)]
+            m = hit_metrics(q, hits)
+            by_channel_rows[name].append(m)
+            if name == "fused":
+                row.update(m)
+                row["top"] = hits[0]["name"] if hits else None
+        if answers and q.answers:
+            answer = qa.ask(q.question)
+            row["answer_acc"] = float(answer_correct(answer.answer, q.answers))
+            row["answer"] = answer.answer
+        per_question.append({"id": q.id, "category": q.category, **row})
+    metric_keys = keys + (["answer_acc"] if answers else [])
+    categories = sorted({q.category for q in questions})
+    return {
+        "overall": _mean(per_question, metric_keys),
+        "by_category": {c: _mean([r for r in per_question if r["category"] == c], metric_keys) for c in categories},
+        "by_channel": {name: _mean(rows, keys) for name, rows in by_channel_rows.items()},
+        "questions": per_question,
+    }
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The table ``videoqa eval`` prints."""
+    keys = [k for k in ("R@1", "R@5", "MRR", "moment@1", "answer_acc") if k in report["overall"]]
+    lines = [f"{'':<22} {'n':>4} " + " ".join(f"{k:>10}" for k in keys)]
+
+    def row(name: str, m: dict[str, float]) -> str:
+        return f"{name[:22]:<22} {int(m['n']):>4} " + " ".join(
+            f"{m[k]:>10.3f}" if k in m else f"{'-':>10}" for k in keys)
+
+    lines.append(row("overall", report["overall"]))
+    for name, m in report["by_category"].items():
+        lines.append(row(f"  {name}", m))
+    lines.append("")
+    lines.append("by channel")
+    for name, m in report["by_channel"].items():
+        lines.append(row(f"  {name}", m))
+    return "\n".join(lines) + "\n"

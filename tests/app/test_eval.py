@@ -1,0 +1,103 @@
+"""`videoqa eval`: its metrics agree with metrics recomputed here from `videoqa search --json`."""
+
+import json
+
+import pytest
+
+from app.evaluation import answer_correct, normalise_answer
+from tests.conftest import JFK_OFFSET
+
+pytestmark = pytest.mark.slow
+
+QUESTIONS = [
+    {"id": "jfk", "category": "exact", "question": "ask not what your country can do for you",
+     "gold": [{"video": "speeches/field_day_with_speech.mp4", "start": JFK_OFFSET, "end": JFK_OFFSET + 11}],
+     "answer": ["your country"]},
+    {"id": "lava", "category": "fact", "question": "what flows down the slopes during an eruption",
+     "gold": [{"video": "volcano_lecture.mp4", "start": 7.0, "end": 13.5}], "answer": ["red lava", "lava"]},
+    {"id": "rings", "category": "fact", "question": "which planet has rings",
+     "gold": [{"video": "solar_system.mp4", "start": 8.0, "end": 14.0}], "answer": ["saturn"]},
+    {"id": "yeast", "category": "fact", "question": "what makes the dough rise",
+     "gold": [{"video": "bread_baking.mp4"}], "answer": ["yeast"]},
+    {"id": "wrong-moment", "category": "exact", "question": "planets orbit the sun",
+     "gold": [{"video": "solar_system.mp4", "start": 19.0, "end": 22.0}]},
+    {"id": "miss", "category": "paraphrase", "question": "mending a punctured bicycle inner tube",
+     "gold": [{"video": "bread_baking.mp4"}, {"video": "no_such_video.mp4"}]},
+]
+
+
+def _recompute(question, hits):
+    """The metrics, computed again independently of app.evaluation."""
+    golds = question["gold"]
+    is_gold = [any(h["video"].endswith("/" + g["video"]) for g in golds) for h in hits]
+    rank = is_gold.index(True) + 1 if True in is_gold else None
+    moment = 0.0
+    if rank == 1 and hits[0]["moments"]:
+        m = hits[0]["moments"][0]
+        c = (m["start"] + m["end"]) / 2
+        for g in golds:
+            if hits[0]["video"].endswith("/" + g["video"]) and g.get("start", -1e9) <= c <= g.get("end", 1e9):
+                moment = 1.0
+    return {"R@1": float(rank == 1), "R@5": float(bool(rank) and rank <= 5), "MRR": 1 / rank if rank else 0.0,
+            "moment@1": moment}
+
+
+def _env(monkeypatch, settings_env):
+    for k, v in settings_env.items():
+        monkeypatch.setenv(k, v)
+
+
+def test_eval_agrees_with_search_json(indexed, settings_env, tmp_path, capsys, monkeypatch):
+    from app.cli import main
+
+    _env(monkeypatch, settings_env)
+    qfile = tmp_path / "questions.jsonl"
+    qfile.write_text("\n".join(json.dumps(q) for q in QUESTIONS) + "\n")
+    assert main(["eval", str(qfile), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+
+    plain = tmp_path / "questions.txt"
+    plain.write_text("\n".join(q["question"] for q in QUESTIONS) + "\n")
+    assert main(["search", "--queries", str(plain), "--json", "--top-k", "10"]) == 0
+    results = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    rows = [_recompute(q, r["hits"]) for q, r in zip(QUESTIONS, results)]
+    for key in ("R@1", "R@5", "MRR", "moment@1"):
+        expected = round(sum(r[key] for r in rows) / len(rows), 4)
+        assert report["overall"][key] == pytest.approx(expected), key
+    assert report["overall"]["n"] == len(QUESTIONS)
+    assert report["overall"]["R@1"] < 1.0  # the set has a miss: the metric can fail
+    assert set(report["by_category"]) == {"exact", "fact", "paraphrase"}
+    assert report["by_category"]["fact"]["n"] == 3
+    assert set(report["by_channel"]) == {"keyword", "vectors", "fused"}
+    assert report["by_channel"]["fused"] == {k: v for k, v in report["overall"].items()}
+
+
+def test_eval_answers_and_the_table(indexed, settings_env, tmp_path, capsys, monkeypatch):
+    from app.cli import main
+
+    _env(monkeypatch, settings_env)
+    qfile = tmp_path / "questions.jsonl"
+    qfile.write_text("\n".join(json.dumps(q) for q in QUESTIONS[:3]) + "\n")
+    assert main(["eval", str(qfile), "--answers"]) == 0
+    table = capsys.readouterr().out
+    assert "answer_acc" in table and "by channel" in table and "keyword" in table
+    assert main(["eval", str(qfile), "--answers", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert 0.0 < report["overall"]["answer_acc"] <= 1.0
+
+
+def test_bad_question_file_names_the_line(settings_env, tmp_path, capsys, monkeypatch):
+    from app.cli import main
+
+    _env(monkeypatch, settings_env)
+    qfile = tmp_path / "bad.jsonl"
+    qfile.write_text(json.dumps(QUESTIONS[0]) + "\n{\"question\": \"no gold\"}\n")
+    assert main(["eval", str(qfile)]) != 0
+    assert f"{qfile}:2: not a valid question" in capsys.readouterr().err
+
+
+def test_answer_normalisation():
+    assert normalise_answer("The  RED, lava!") == "red lava"
+    assert answer_correct("It was the red lava that flowed.", ["Red lava"])
+    assert not answer_correct("Lavatory", ["lava"])
+    assert answer_correct("Saturn.", ["saturn"]) and not answer_correct("", ["saturn"])
