@@ -40,8 +40,11 @@ def browser():
 
 @pytest.fixture(scope="module")
 def server(indexed, settings_env, tmp_path_factory):
+    # A copy of the session's index: the upload test adds a video, other tests must not see it.
+    index = tmp_path_factory.mktemp("browser-index") / "index"
+    shutil.copytree(settings_env["VIDEOQA_INDEX_DIR"], index)
     library = tmp_path_factory.mktemp("browser-library")
-    srv = Server({**settings_env, "VIDEOQA_LIBRARY_DIR": str(library)})
+    srv = Server({**settings_env, "VIDEOQA_INDEX_DIR": str(index), "VIDEOQA_LIBRARY_DIR": str(library)})
     srv.library = library
     yield srv
     srv.stop()
