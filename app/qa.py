@@ -102,7 +102,8 @@ class VideoQA:
         s = self.settings
         return IndexOptions(
             keyframes=KeyframeOptions(sample_fps=s.keyframe_fps, threshold=s.keyframe_threshold,
-                                      min_gap=s.keyframe_min_gap, max_keyframes=s.max_keyframes),
+                                      min_gap=s.keyframe_min_gap, max_keyframes=s.max_keyframes,
+                                      max_key_gap=s.keyframe_max_key_gap),
             speech=SpeechOptions(max_window=s.window_seconds, overlap=s.window_overlap, language=s.language),
             moment_max_seconds=s.moment_seconds,
             describe_window=s.describe_window,

@@ -147,6 +147,8 @@ SETTINGS: tuple[Setting, ...] = (
       group="keyframes"),
     S("keyframe_min_gap", 1.0, float, "Minimum seconds between keyframes.", group="keyframes"),
     S("max_keyframes", 48, int, "Most keyframes kept per video.", group="keyframes"),
+    S("keyframe_max_key_gap", 2.0, float, "Decode only the stream's key frames when they are at most this many "
+      "seconds apart (much faster); 0: always decode every frame.", group="keyframes"),
     S("keyword_weight", 1.0, float, "Weight of the keyword (TF-IDF) channel in fusion.", group="search"),
     S("semantic_weight", 1.0, float, "Weight of the text-vector channel in fusion.", group="search"),
     S("visual_weight", 1.0, float, "Weight of the visual (CLIP) channel in fusion.", group="search"),

@@ -34,6 +34,11 @@ class KeyframeOptions:
     diff_width: int = 96  # width of the grayscale image that is differenced
     thumb_width: int = 320
     jpeg_quality: int = 80
+    # Fast path: when the stream's key frames are at most this many seconds apart, only key
+    # frames are decoded and differenced (0 turns the fast path off). Encoders put key frames
+    # at scene cuts and at least every GOP, so short GOPs sample the video densely enough;
+    # longer GOPs fall back to decoding every frame.
+    max_key_gap: float = 2.0
 
 
 def _thumbnail(frame: np.ndarray, opts: KeyframeOptions) -> tuple[bytes, int, int]:
@@ -57,16 +62,59 @@ def _prune(kept: list[Keyframe], limit: int) -> list[Keyframe]:
     return [first] + sorted(rest, key=lambda k: k.t)
 
 
+def _key_frames(path: Path, max_gap: float) -> list[tuple[float, np.ndarray]] | None:
+    """(time, upright BGR frame) of the stream's key frames only, or None when they are too sparse.
+
+    Decoding key frames only (``skip_frame = NONKEY``) costs a small fraction of decoding
+    every frame. It is used only when no two key frames are more than ``max_gap`` seconds
+    apart, the first one included (a long GOP would miss changes).
+    """
+    import av
+    import cv2
+
+    rotate = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, -90: cv2.ROTATE_90_CLOCKWISE, 270: cv2.ROTATE_90_CLOCKWISE,
+              -270: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, -180: cv2.ROTATE_180}
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.error.FFmpegError, OSError, ValueError):
+        return None
+    with container:
+        if not container.streams.video:
+            return None
+        stream = container.streams.video[0]
+        duration = container.duration / 1_000_000 if container.duration else 0.0
+        stream.thread_type = "AUTO"
+        stream.codec_context.skip_frame = "NONKEY"
+        frames: list[tuple[float, np.ndarray]] = []
+        last = 0.0
+        try:
+            for frame in container.decode(stream):
+                t = float(frame.time or 0.0)
+                if t - last > max_gap:
+                    return None
+                bgr = frame.to_ndarray(format="bgr24")
+                if frame.rotation in rotate:
+                    bgr = cv2.rotate(bgr, rotate[frame.rotation])
+                frames.append((t, bgr))
+                last = t
+        except av.error.FFmpegError:
+            return None
+    if not frames or (duration and duration - last > max_gap):
+        return None
+    return frames
+
+
 def extract_keyframes(
     path: Path,
     opts: KeyframeOptions = KeyframeOptions(),
 ) -> list[Keyframe]:
-    """Keyframes of a video, in time order."""
+    """Keyframes of a video, in time order (key frames only when the GOPs are short)."""
     import cv2
 
+    samples = _key_frames(path, opts.max_key_gap) if opts.max_key_gap > 0 else None
     prev: np.ndarray | None = None
     kept: list[Keyframe] = []
-    for t, frame in iter_frames(path, opts.sample_fps):
+    for t, frame in samples if samples is not None else iter_frames(path, opts.sample_fps):
         h, w = frame.shape[:2]
         small = cv2.resize(frame, (opts.diff_width, max(1, round(h * opts.diff_width / w))),
                            interpolation=cv2.INTER_AREA)

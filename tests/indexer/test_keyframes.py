@@ -43,3 +43,28 @@ def test_rotation_flag_gives_upright_thumbnails(shared_media):
     upright = np.abs(small(cv2.rotate(raw, cv2.ROTATE_180)) - thumb).mean()
     stored = np.abs(small(raw) - thumb).mean()
     assert upright < stored / 2, (upright, stored)
+
+
+def test_short_gops_decode_key_frames_only(shared_media, tmp_path):
+    """With key frames at most 2 s apart only they are decoded; they fall on the cuts (x264 scenecut)."""
+    import subprocess
+
+    from indexer.keyframes import _key_frames
+
+    video = tmp_path / "bikes_gop25.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(shared_media / "video" /
+                    "scenecuts_bikes_street.mp4"), "-c:v", "libx264", "-preset", "veryfast", "-g", "25",
+                    "-pix_fmt", "yuv420p", str(video)], check=True)
+    keys = _key_frames(video, 2.0)
+    assert keys is not None and keys[0][0] == pytest.approx(0.0)
+    key_times = [t for t, _ in keys]
+    for cut in CUTS:  # the encoder starts a GOP at every cut
+        assert min(abs(t - cut) for t in key_times) < 0.05, (cut, key_times)
+    frames = extract_keyframes(video)
+    assert {round(k.t, 3) for k in frames} <= {round(t, 3) for t in key_times}
+    assert len(frames) >= len(CUTS)
+    # The shared file has one GOP of 250 frames: no fast path, the same result as with it off.
+    long_gop = shared_media / "video" / "scenecuts_bikes_street.mp4"
+    assert _key_frames(long_gop, 2.0) is None
+    assert [k.t for k in extract_keyframes(long_gop)] == \
+        [k.t for k in extract_keyframes(long_gop, KeyframeOptions(max_key_gap=0))]
