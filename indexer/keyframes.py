@@ -62,12 +62,14 @@ def _prune(kept: list[Keyframe], limit: int) -> list[Keyframe]:
     return [first] + sorted(rest, key=lambda k: k.t)
 
 
-def _key_frames(path: Path, max_gap: float) -> list[tuple[float, np.ndarray]] | None:
-    """(time, upright BGR frame) of the stream's key frames only, or None when they are too sparse.
+def _key_frames(path: Path, max_gap: float, width: int = 320) -> list[tuple[float, np.ndarray]] | None:
+    """(time, upright BGR frame ``width`` pixels wide) of the stream's key frames only, or None
+    when they are too sparse.
 
     Decoding key frames only (``skip_frame = NONKEY``) costs a small fraction of decoding
     every frame. It is used only when no two key frames are more than ``max_gap`` seconds
-    apart, the first one included (a long GOP would miss changes).
+    apart, the first one included (a long GOP would miss changes); a quarter of a second
+    of slack lets a GOP of exactly ``max_gap`` seconds through.
     """
     import av
     import cv2
@@ -86,20 +88,23 @@ def _key_frames(path: Path, max_gap: float) -> list[tuple[float, np.ndarray]] | 
         stream.thread_type = "AUTO"
         stream.codec_context.skip_frame = "NONKEY"
         frames: list[tuple[float, np.ndarray]] = []
-        last = 0.0
+        last, limit = 0.0, max_gap + 0.25
         try:
             for frame in container.decode(stream):
                 t = float(frame.time or 0.0)
-                if t - last > max_gap:
+                if t - last > limit:
                     return None
-                bgr = frame.to_ndarray(format="bgr24")
+                # Scaled while converted (swscale): the thumbnail and the difference need no more.
+                w = min(width, frame.width)
+                h = max(2, round(frame.height * w / frame.width / 2) * 2)
+                bgr = frame.reformat(width=w, height=h, format="bgr24").to_ndarray()
                 if frame.rotation in rotate:
                     bgr = cv2.rotate(bgr, rotate[frame.rotation])
                 frames.append((t, bgr))
                 last = t
         except av.error.FFmpegError:
             return None
-    if not frames or (duration and duration - last > max_gap):
+    if not frames or (duration and duration - last > limit):
         return None
     return frames
 
@@ -111,7 +116,7 @@ def extract_keyframes(
     """Keyframes of a video, in time order (key frames only when the GOPs are short)."""
     import cv2
 
-    samples = _key_frames(path, opts.max_key_gap) if opts.max_key_gap > 0 else None
+    samples = _key_frames(path, opts.max_key_gap, opts.thumb_width) if opts.max_key_gap > 0 else None
     prev: np.ndarray | None = None
     kept: list[Keyframe] = []
     for t, frame in samples if samples is not None else iter_frames(path, opts.sample_fps):
