@@ -1,0 +1,93 @@
+"""The speech stage against bare faster-whisper on the same audio with the same model, in the same run.
+
+    python benchmarks/bench_speech.py [--runs 3] [--whisper-model tiny.en] [--markdown]
+
+videoqa's stage: Silero VAD regions -> windows -> Whisper per window (prompt chaining,
+early-end guard). The baseline: ``WhisperModel.transcribe(audio, vad_filter=True)`` with
+the same decoding settings. Target (issue 5): at most 1.1x the baseline's time.
+Audio: real recordings from ../shared/media/audio, each padded with silence to look like
+a video's soundtrack. Prints a table and writes benchmarks/results/speech.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import machine, median, write_json  # noqa: E402
+
+from indexer.media import decode_audio  # noqa: E402
+from indexer.speech import SpeechOptions, transcribe_speech  # noqa: E402
+from models import ModelHub, ModelsConfig, RoleConfig  # noqa: E402
+
+AUDIO = ROOT.parent / "shared" / "media" / "audio"
+CLIPS = ["en-de_mit-license_multilingual.mp3", "en_jfk_inaugural_ask-not.flac", "en_librispeech_1995-1837-0001.wav"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--whisper-model", default="tiny.en")
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args()
+    hub = ModelHub(ModelsConfig(profile="packaged", roles={"transcriber": RoleConfig(model=args.whisper_model)}))
+    vad, transcriber = hub.require("voice_activity"), hub.require("transcriber")
+    vad.load()
+    transcriber.load()
+    bare = transcriber._model  # the same loaded WhisperModel
+    rows = []
+    for name in CLIPS:
+        speech = decode_audio(AUDIO / name)
+        silence = np.zeros(16000 * 5, np.float32)
+        audio = np.concatenate([silence, speech, silence, speech[: 16000 * 5], silence])
+        seconds = audio.size / 16000
+
+        def ours(audio=audio):
+            return transcribe_speech(audio, vad, transcriber, SpeechOptions())
+
+        def baseline(audio=audio):
+            segments, _ = bare.transcribe(audio, beam_size=transcriber.beam_size, temperature=0.0,
+                                          vad_filter=True, language="en" if transcriber.english_only else None,
+                                          no_repeat_ngram_size=transcriber.no_repeat_ngram_size)
+            return list(segments)
+
+        ours(), baseline()  # warm up
+        t_ours, t_base = [], []
+        for _ in range(args.runs):  # interleaved, so drifts in machine load hit both alike
+            t0 = time.perf_counter()
+            ours()
+            t_ours.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            baseline()
+            t_base.append(time.perf_counter() - t0)
+        o, b = median(t_ours), median(t_base)
+        rows.append({"audio": f"{name} (+silence, {seconds:.0f} s)", "ours_s": round(o, 3), "bare_s": round(b, 3),
+                     "ratio": round(o / b, 3), "ours_x_realtime": round(seconds / o, 1)})
+    total_o = sum(r["ours_s"] for r in rows)
+    total_b = sum(r["bare_s"] for r in rows)
+    print(f"machine: {machine()}\nmodel: {args.whisper_model}; median of {args.runs} interleaved runs; "
+          f"target: ratio <= 1.1\n")
+    cols = ("audio", "ours_s", "bare_s", "ratio", "ours_x_realtime")
+    if args.markdown:
+        print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
+        for r in rows:
+            print("| " + " | ".join(str(r[c]) for c in cols) + " |")
+        print(f"| all | {total_o:.3f} | {total_b:.3f} | {total_o / total_b:.3f} | |")
+    else:
+        for r in rows:
+            print("  ".join(f"{c}={r[c]}" for c in cols))
+        print(f"all: ours {total_o:.3f} s, bare {total_b:.3f} s, ratio {total_o / total_b:.3f}")
+    data = {"machine": machine(), "runs": args.runs, "model": args.whisper_model, "rows": rows}
+    print(f"wrote {write_json('speech', data)}")
+
+
+if __name__ == "__main__":
+    main()
