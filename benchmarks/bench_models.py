@@ -397,23 +397,28 @@ def _qwen3_config(size: dict, tokenizer):
     )
 
 
-def bench_embedder(tmp: Path, device: str, runs: int, size: dict) -> tuple[dict, list[dict]]:
+def _save_random_qwen3(folder: Path, model_class: Any, size: dict, *, append_end: bool) -> tuple[Path, float]:
+    """Build a random Qwen3 of ``model_class`` with its tokenizer, save both to ``folder``; (folder, seconds)."""
     import torch
-    from transformers import Qwen3Model
-
-    from models.qwen3 import Qwen3TextEmbedder
 
     quiet_transformers()
     t0 = time.perf_counter()
-    folder = tmp / "qwen3-embedding-0.6b-random"
-    tokenizer = _qwen3_tokenizer(append_end=True)
+    tokenizer = _qwen3_tokenizer(append_end=append_end)
     torch.manual_seed(0)
-    built = Qwen3Model(_qwen3_config(size, tokenizer)).eval()
+    built = model_class(_qwen3_config(size, tokenizer)).eval()
     built.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     del built
     _free()
-    build = round(time.perf_counter() - t0, 2)
+    return folder, round(time.perf_counter() - t0, 2)
+
+
+def bench_embedder(tmp: Path, device: str, runs: int, size: dict) -> tuple[dict, list[dict]]:
+    from transformers import Qwen3Model
+
+    from models.qwen3 import Qwen3TextEmbedder
+
+    folder, build = _save_random_qwen3(tmp / "qwen3-embedding-0.6b-random", Qwen3Model, size, append_end=True)
 
     texts = _texts(size["texts"], 60, seed=1)
     embedder = Qwen3TextEmbedder(path=str(folder), device=device, batch_size=16, max_length=1024)
@@ -428,22 +433,12 @@ def bench_embedder(tmp: Path, device: str, runs: int, size: dict) -> tuple[dict,
 
 
 def bench_reranker(tmp: Path, device: str, runs: int, size: dict) -> tuple[dict, list[dict]]:
-    import torch
     from transformers import Qwen3ForCausalLM
 
     from models.qwen3 import Qwen3Reranker
 
-    quiet_transformers()
-    t0 = time.perf_counter()
-    folder = tmp / "qwen3-reranker-0.6b-random"
-    tokenizer = _qwen3_tokenizer(append_end=False)
-    torch.manual_seed(0)
-    built = Qwen3ForCausalLM(_qwen3_config(size, tokenizer)).eval()
-    built.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    del built
-    _free()
-    build = round(time.perf_counter() - t0, 2)
+    folder, build = _save_random_qwen3(tmp / "qwen3-reranker-0.6b-random", Qwen3ForCausalLM, size,
+                                       append_end=False)
 
     # Candidate answers of about three sentences, as the answerer writes them.
     answers = _texts(size["pairs"], 45, seed=2)
