@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
@@ -112,20 +113,29 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    # OpenCV's own FFmpeg prints decoder complaints ("Invalid NAL unit size") about damaged
+    # files to stderr; the indexer reports such a file in one line of its own.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 
 # -- output ------------------------------------------------------------------------------
 
+def _columns(text: str) -> int:
+    """Terminal columns ``text`` takes: wide (CJK) characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
 def _print_report(report: Any, out: TextIO) -> None:
     rows = report.results
-    width = max([len(Path(r.path).name) for r in rows] + [4])
+    width = max([_columns(Path(r.path).name) for r in rows] + [4])
     if rows:
         out.write(f"{'file':<{width}}  {'status':<8} {'length':>7} {'moments':>7} {'frames':>6}  note\n")
     for r in rows:
         note = r.reason if r.status != "indexed" else (r.language or "no speech")
         if r.status == "failed" and r.stage:
             note = f"[{r.stage}] {note}"
-        out.write(f"{Path(r.path).name:<{width}}  {r.status:<8} {format_time(r.duration):>7} "
+        name = Path(r.path).name
+        out.write(f"{name}{' ' * (width - _columns(name))}  {r.status:<8} {format_time(r.duration):>7} "
                   f"{r.moments:>7} {r.keyframes:>6}  {note}\n")
     out.write(f"\n{report.count('indexed')} indexed, {report.count('skipped')} skipped, "
               f"{report.count('failed')} failed in {report.elapsed:.1f} s")

@@ -23,7 +23,7 @@ from indexer.schema import Video
 from indexer.keyframes import KeyframeOptions
 from indexer.pipeline import FileResult, IndexOptions, Indexer, IndexReport
 from indexer.speech import SpeechOptions
-from indexer.store import DerivedIndexes, writer_lock
+from indexer.store import DerivedIndexes, KeywordOptions, VectorIndexOptions, writer_lock
 from models.hub import ModelHub, ModelsConfig, RoleConfig, report, resolve_profile
 from retriever import Hit, RetrievalOptions, Retriever
 
@@ -108,7 +108,19 @@ class VideoQA:
             moment_max_seconds=s.moment_seconds,
             describe_window=s.describe_window,
             force=force,
+            vector_index=self.vector_options(),
+            keyword_index=self.keyword_options(),
         )
+
+    def vector_options(self) -> VectorIndexOptions:
+        s = self.settings
+        return VectorIndexOptions(s.vector_index, s.vector_ivf_above, s.vector_nprobe)
+
+    def keyword_options(self) -> KeywordOptions:
+        return KeywordOptions(self.settings.keyword_engine, self.settings.keyword_tantivy_above)
+
+    def _derived(self, catalog: Catalog) -> DerivedIndexes:
+        return DerivedIndexes(catalog, self.vector_options(), self.keyword_options())
 
     def index(self, paths: Iterable[str | Path], *, progress: bool = False, force: bool = False,
               repair: bool = False, on_file: Callable[[int, int, FileResult], None] | None = None) -> IndexReport:
@@ -123,7 +135,7 @@ class VideoQA:
         """Take a video out of the index (the file itself is left alone)."""
         with writer_lock(self.index_dir), Catalog(self.index_dir) as catalog:
             owned = catalog.remove_video(video_id)
-            DerivedIndexes(catalog).remove(video_id, owned)
+            self._derived(catalog).remove(video_id, owned)
 
     def video(self, video_id: int) -> Video | None:
         """One indexed video, or None."""
@@ -138,7 +150,7 @@ class VideoQA:
     def repair(self) -> dict[str, int]:
         """Rebuild the keyword and vector indexes from the catalog."""
         with writer_lock(self.index_dir), Catalog(self.index_dir) as catalog:
-            DerivedIndexes(catalog).rebuild()
+            self._derived(catalog).rebuild()
             return catalog.stats()
 
     # -- search and answers ----------------------------------------------------------------
@@ -150,7 +162,8 @@ class VideoQA:
                 options = RetrievalOptions(
                     weights={"keyword": s.keyword_weight, "semantic": s.semantic_weight, "visual": s.visual_weight},
                     fusion=s.fusion, scorer=s.scorer, semantic_floor=s.semantic_floor, visual_floor=s.visual_floor,
-                    visual_ceiling=s.visual_ceiling)
+                    visual_ceiling=s.visual_ceiling, vector_index=self.vector_options(),
+                    keyword_index=self.keyword_options())
                 self._retriever = Retriever(self.index_dir, self.hub, options)
             return self._retriever
 

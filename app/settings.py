@@ -158,8 +158,20 @@ SETTINGS: tuple[Setting, ...] = (
     S("semantic_floor", 0.2, float, "Cosine at or below which a text vector counts as no match; above it, "
       "cosines are rescaled to (0, 1].", group="search"),
     S("fusion", "sum", str, "How channel scores are fused per video.", ("sum", "rrf"), group="search"),
-    S("scorer", "tfidf", str, "Keyword scoring.", ("tfidf", "bm25f"), group="search"),
+    S("scorer", "tfidf", str, "Keyword scoring with Whoosh (Tantivy always uses BM25).", ("tfidf", "bm25f"),
+      group="search"),
     S("top_k", 3, int, "Videos returned by search and used for answers.", group="search"),
+    S("keyword_engine", "auto", str, "Keyword index: whoosh (TF-IDF or BM25F, pure Python), tantivy (BM25, "
+      "fast at millions of moments) or auto (whoosh up to keyword_tantivy_above moments, then tantivy). Changing "
+      "it takes effect at the next index run or --repair.", ("auto", "whoosh", "tantivy"), group="search"),
+    S("keyword_tantivy_above", 50_000, int, "With keyword_engine auto: moments above which tantivy is used.",
+      group="search"),
+    S("vector_index", "auto", str, "FAISS index of each vector space: flat (exact), ivf (approximate, 8-bit "
+      "vectors: a quarter of the memory) or auto (flat up to vector_ivf_above vectors, then ivf). Changing it "
+      "takes effect at the next index run or --repair.", ("auto", "flat", "ivf"), group="search"),
+    S("vector_ivf_above", 200_000, int, "With vector_index auto: vectors in a space above which it uses ivf.",
+      group="search"),
+    S("vector_nprobe", 48, int, "IVF lists searched per query (more: closer to exact, slower).", group="search"),
     S("host", "127.0.0.1", str, "Address the web UI binds to (0.0.0.0 opens it to the network: set auth).",
       group="web"),
     S("port", 7860, int, "Port of the web UI.", group="web"),

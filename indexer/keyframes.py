@@ -95,8 +95,13 @@ def _key_frames(path: Path, max_gap: float, width: int = 320) -> list[tuple[floa
                 if t - last > limit:
                     return None
                 # Scaled while converted (swscale): the thumbnail and the difference need no more.
-                w = min(width, frame.width)
-                h = max(2, round(frame.height * w / frame.width / 2) * 2)
+                # ``width`` is the width as shown: the stored height when the frame is turned a quarter.
+                if frame.rotation in (90, -90, 270, -270):
+                    h = min(width, frame.height)
+                    w = max(2, round(frame.width * h / frame.height / 2) * 2)
+                else:
+                    w = min(width, frame.width)
+                    h = max(2, round(frame.height * w / frame.width / 2) * 2)
                 bgr = frame.reformat(width=w, height=h, format="bgr24").to_ndarray()
                 if frame.rotation in rotate:
                     bgr = cv2.rotate(bgr, rotate[frame.rotation])

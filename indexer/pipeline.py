@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,10 +21,12 @@ import numpy as np
 
 from indexer.catalog import Catalog
 from indexer.keyframes import KeyframeOptions, extract_keyframes
-from indexer.media import SAMPLE_RATE, content_id, decode_audio, discover, probe
+from indexer.media import SAMPLE_RATE, content_id, decode_audio, discover, display_path, probe, stat_file
 from indexer.schema import IMAGE_SPACE, TEXT_SPACE, Keyframe, Moment
 from indexer.speech import SpeechOptions, group_moments, main_language, transcribe_speech
-from indexer.store import DerivedIndexes, check_manifest, write_manifest, writer_lock
+from indexer.store import (
+    DerivedIndexes, KeywordOptions, VectorIndexOptions, check_manifest, write_manifest, writer_lock,
+)
 from models.errors import MediaError, VideoQAError
 from models.hub import ModelHub
 
@@ -42,6 +45,8 @@ class IndexOptions:
     moment_max_gap: float = 2.0
     describe_window: float = 0.0  # also describe each window of this many seconds (0: whole video only)
     force: bool = False  # index again even when the content is already in the catalog
+    vector_index: VectorIndexOptions = VectorIndexOptions()
+    keyword_index: KeywordOptions = KeywordOptions()
 
 
 @dataclass
@@ -146,8 +151,9 @@ class Indexer:
         with writer_lock(self.index_dir), Catalog(self.index_dir) as catalog:
             wanted = self._wanted_manifest()
             check_manifest(catalog, wanted)
-            derived = DerivedIndexes(catalog)
-            if repair or not derived.is_current():
+            derived = DerivedIndexes(catalog, self.options.vector_index, self.options.keyword_index)
+            derived.clean_leftovers()
+            if repair or not derived.usable():
                 if catalog.count_videos() or repair:
                     derived.rebuild()
                     report.repaired = True
@@ -158,7 +164,7 @@ class Indexer:
             bar = tqdm(files, desc="videos", unit="video", disable=not self.progress, dynamic_ncols=True)
             try:
                 for path in bar:
-                    bar.set_postfix_str(path.name[:30])
+                    bar.set_postfix_str(display_path(path.name)[:30])
                     result = self._index_one(path, catalog, derived, wanted, run_id)
                     report.results.append(result)
                     if result.status == "failed":
@@ -174,17 +180,14 @@ class Indexer:
 
     def _index_one(self, path: Path, catalog: Catalog, derived: DerivedIndexes,
                    wanted: dict[str, Any], run_id: int) -> FileResult:
-        abspath = str(path.absolute())
+        abspath = display_path(path.absolute())  # printable and storable even when the name is not UTF-8
         result = FileResult(path=abspath, status="failed")
-        stages = _Stages(path.name, self.progress)
+        stages = _Stages(display_path(path.name), self.progress)
         try:
             with stages.stage("identify"):
-                try:
-                    st = path.stat()
-                except OSError as exc:
-                    raise MediaError(path, f"cannot read the file ({exc.strerror or exc})") from exc
-                if path.is_dir():
-                    raise MediaError(path, "is a directory, not a video file")
+                if abspath != str(path.absolute()):
+                    raise MediaError(abspath, "the file name is not valid UTF-8; rename the file to index it")
+                st = stat_file(path)  # before the bytes are read: a change from here on is noticed
                 known = catalog.video_by_path(abspath)
                 cid = known.content_id if known and known.same_file(st) else content_id(path)
             existing = catalog.video_by_content(cid)
@@ -229,6 +232,7 @@ class Indexer:
                     vectors[TEXT_SPACE] = ("moment", embedder.embed_documents([m.text for m in moments]))
                     wanted["spaces"][TEXT_SPACE]["dim"] = embedder.dim
             with stages.stage("write"):
+                _check_unchanged(path, st)
                 if vectors:
                     check_manifest(catalog, wanted)
                     write_manifest(catalog, wanted)
@@ -257,15 +261,15 @@ class Indexer:
                     except Exception:
                         log.exception("rebuilding the derived indexes failed; the next run or search retries")
         except MediaError as exc:
-            result.reason, result.stage = exc.problem, stages.current
-            catalog.record_failure(abspath, stages.current, exc.problem, run_id)
+            result.reason, result.stage = _one_line(exc.problem), stages.current
+            catalog.record_failure(abspath, stages.current, result.reason, run_id)
         except VideoQAError:
             raise  # a missing model or a mismatched index stops the run: every file would fail
         except Exception as exc:  # a bug or a library failure on this file: record it, go on
             log.debug("%s failed in stage %s", abspath, stages.current, exc_info=True)
-            reason = f"{stages.current} failed: {type(exc).__name__}: {exc}"
-            result.reason, result.stage = reason, stages.current
-            catalog.record_failure(abspath, stages.current, reason, run_id)
+            result.reason = _one_line(f"{stages.current} failed: {type(exc).__name__}: {exc}")
+            result.stage = stages.current
+            catalog.record_failure(abspath, stages.current, result.reason, run_id)
         finally:
             stages.close()
             result.seconds = stages.seconds
@@ -284,6 +288,32 @@ class Indexer:
             if text.strip():
                 moments.append(Moment(float(start), float(end), "description", text.strip()))
         return moments
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    """An error message on one line (library messages can span several), not too long."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _check_unchanged(path: Path, before: os.stat_result) -> None:
+    """Raise :class:`MediaError` when the file is no longer what was read at the start.
+
+    Size, modification time and inode are compared, as ``make`` and ``rsync`` do: a file
+    still being copied or recorded, or replaced meanwhile, must not be stored as a mix of
+    its old and new bytes. It is recorded as failed, and the next run reads it again.
+    """
+    try:
+        now = path.stat()
+    except OSError as exc:
+        raise MediaError(path, f"the file disappeared while it was being indexed ({exc.strerror or exc})") from exc
+    if (now.st_size, now.st_mtime_ns, now.st_ino, now.st_dev) != (before.st_size, before.st_mtime_ns,
+                                                                   before.st_ino, before.st_dev):
+        what = (f"it grew from {before.st_size} to {now.st_size} bytes" if now.st_size > before.st_size
+                else f"its size went from {before.st_size} to {now.st_size} bytes" if now.st_size != before.st_size
+                else "it was replaced" if now.st_ino != before.st_ino else "it was written to")
+        raise MediaError(path, f"the file changed while it was being indexed ({what}); "
+                               "index it again once it is complete")
 
 
 def _rgb(keyframes: Sequence[Keyframe]) -> list[np.ndarray]:

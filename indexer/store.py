@@ -22,6 +22,7 @@ import logging
 import os
 import shutil
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -29,11 +30,12 @@ import numpy as np
 
 from indexer.catalog import Catalog
 from indexer.schema import SCHEMA_VERSION, Moment, Video
-from models.errors import IndexLockedError, IndexMismatchError
+from models.errors import ConfigError, IndexLockedError, IndexMismatchError
 
 __all__ = [
     "writer_lock", "KeywordStore", "VectorStore", "DerivedIndexes", "check_manifest", "write_manifest",
-    "STOP_WORDS", "ANALYZER_VERSION",
+    "STOP_WORDS", "ANALYZER_VERSION", "VectorIndexOptions", "VECTOR_INDEX_KINDS", "KeywordOptions",
+    "KEYWORD_ENGINES", "KEYWORD_STORES", "WhooshKeywordStore", "TantivyKeywordStore", "analyzer", "analyzed",
 ]
 
 log = logging.getLogger(__name__)
@@ -117,43 +119,154 @@ while who whom why will with would yet you your yours
 """.split())
 
 
-# Bump when the analyzer changes: derived indexes made with another are rebuilt.
-ANALYZER_VERSION = "stem-stop-1"
+# Bump when the analyzer or the Whoosh schema changes: derived indexes made with another are rebuilt.
+ANALYZER_VERSION = "stem-stop-2"
 
 
-def _analyzer():
-    from whoosh.analysis import StemmingAnalyzer
-
-    return StemmingAnalyzer(stoplist=STOP_WORDS, minsize=1)
+_ANALYZER = None
 
 
-def _schema():
+def analyzer():
+    """The analyzer of keyword text, shared by indexing, queries and highlighting."""
+    global _ANALYZER
+    if _ANALYZER is None:
+        from whoosh.analysis import StemmingAnalyzer
+
+        _ANALYZER = StemmingAnalyzer(stoplist=STOP_WORDS, minsize=1)
+    return _ANALYZER
+
+
+def analyzed(text: str) -> str:
+    """``text`` as the space-separated terms of :func:`analyzer` (what Tantivy indexes)."""
+    return " ".join(t.text for t in analyzer()(text) if t.text)
+
+
+KEYWORD_ENGINES = ("auto", "whoosh", "tantivy")
+
+
+@dataclass(frozen=True)
+class KeywordOptions:
+    """Which engine holds the keyword index.
+
+    ``whoosh`` (pure Python; TF-IDF, or BM25F) is the reference design and fine for small
+    libraries. ``tantivy`` (Rust; BM25 with block-max pruning) keeps keyword search at a
+    few milliseconds at a million moments. ``auto`` uses Whoosh up to ``tantivy_above``
+    moments and Tantivy above. Both index the terms of the same analyzer.
+    """
+
+    engine: str = "auto"
+    tantivy_above: int = 50_000
+
+    def __post_init__(self) -> None:
+        if self.engine not in KEYWORD_ENGINES:
+            raise ConfigError(f"invalid keyword engine {self.engine!r}, expected one of: {', '.join(KEYWORD_ENGINES)}")
+        if self.tantivy_above < 0:
+            raise ConfigError(f"keyword_tantivy_above must be at least 0, not {self.tantivy_above}")
+
+    def wanted(self, moments: int, current: str | None = None) -> str:
+        """The engine for an index of ``moments`` moments (``current``: the one in use, kept near the limit)."""
+        if self.engine != "auto":
+            return self.engine
+        if current == "tantivy" and moments > self.tantivy_above // 2:
+            return "tantivy"  # hysteresis: removing a few videos does not switch back
+        return "tantivy" if moments > self.tantivy_above else "whoosh"
+
+
+def _title(video: Video) -> str:
+    return Path(video.name).stem.replace("_", " ").replace("-", " ")
+
+
+class KeywordStore:
+    """A keyword index with a document per video and one per moment.
+
+    Video documents have the fields ``title`` (the file name) and ``body`` (all the video's
+    text); moment documents have ``text``. A query on ``text`` finds moments only, one on
+    ``title``/``body`` videos only, so no filter is needed (a filter over a million
+    documents costs more than the search). Subclasses hold the engine.
+    """
+
+    DIRNAME = ""
+    engine = ""
+
+    def __init__(self, index_dir: Path):
+        self.dir = Path(index_dir) / self.DIRNAME
+        self._lock = threading.Lock()
+
+    @property
+    def analyzer(self):
+        return analyzer()
+
+    def exists(self) -> bool:
+        raise NotImplementedError
+
+    def refresh(self) -> None:
+        """See documents committed by another process."""
+        raise NotImplementedError
+
+    def update(self, add: Sequence[tuple[Video, Sequence[Moment]]], remove_videos: Iterable[int] = ()) -> None:
+        """Add (or replace) videos and their moments, drop others; committed on return."""
+        raise NotImplementedError
+
+    def _build(self, folder: Path, catalog: Catalog) -> None:
+        raise NotImplementedError
+
+    def search(self, terms: Sequence[str], fields: Sequence[str], limit: int,
+               scorer: str = "tfidf") -> list[tuple[int, int | None, float]]:
+        """(video id, moment id or None, raw score) of the best documents having any term in ``fields``."""
+        raise NotImplementedError
+
+    def doc_keys(self) -> set[str]:
+        """``v<video id>`` and ``m<moment id>`` of every document (for checks against the catalog)."""
+        raise NotImplementedError
+
+    def rebuild(self, catalog: Catalog) -> None:
+        """Write a fresh index from the catalog next to the old one, then swap them."""
+        tmp = self.dir.with_name(self.DIRNAME + ".new")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        self._build(tmp, catalog)
+        old = self.dir.with_name(self.DIRNAME + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        self.close()
+        if self.dir.exists():
+            os.replace(self.dir, old)
+        os.replace(tmp, self.dir)
+        shutil.rmtree(old, ignore_errors=True)
+        self.refresh()
+
+    def close(self) -> None:
+        self.refresh()
+
+    def remove_files(self) -> None:
+        self.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _whoosh_schema():
     from whoosh.fields import ID, STORED, TEXT, Schema
 
-    analyzer = _analyzer()
+    an = analyzer()
     return Schema(
         key=ID(unique=True, stored=True),
         doc_type=ID(stored=True),
         video=ID(stored=True),
         moment=STORED(),
-        title=TEXT(analyzer=analyzer),
-        text=TEXT(analyzer=analyzer),
+        title=TEXT(analyzer=an),
+        body=TEXT(analyzer=an),
+        text=TEXT(analyzer=an),
     )
 
 
-class KeywordStore:
-    """The Whoosh index: a document per video (title and all its text) and per moment."""
+class WhooshKeywordStore(KeywordStore):
+    """The keyword index in Whoosh (``whoosh/``)."""
 
     DIRNAME = "whoosh"
+    engine = "whoosh"
 
     def __init__(self, index_dir: Path):
-        self.dir = Path(index_dir) / self.DIRNAME
+        super().__init__(index_dir)
         self._ix = None
-        self._lock = threading.Lock()
-
-    @property
-    def analyzer(self):
-        return self.index.schema["text"].analyzer
+        self._local = threading.local()  # a searcher per thread, reused until the index changes
 
     @property
     def index(self):
@@ -165,7 +278,7 @@ class KeywordStore:
                     self._ix = windex.open_dir(str(self.dir))
                 else:
                     self.dir.mkdir(parents=True, exist_ok=True)
-                    self._ix = windex.create_in(str(self.dir), _schema())
+                    self._ix = windex.create_in(str(self.dir), _whoosh_schema())
             return self._ix
 
     def exists(self) -> bool:
@@ -174,15 +287,14 @@ class KeywordStore:
         return windex.exists_in(str(self.dir))
 
     def refresh(self) -> None:
-        """See documents committed by another process."""
         with self._lock:
             self._ix = None
+        self._local = threading.local()
 
     @staticmethod
     def _docs(video: Video, moments: Sequence[Moment]) -> Iterable[dict[str, Any]]:
-        title = Path(video.name).stem.replace("_", " ").replace("-", " ")
-        yield {"key": f"v{video.id}", "doc_type": "video", "video": str(video.id), "title": title,
-               "text": "\n".join(m.text for m in moments)}
+        yield {"key": f"v{video.id}", "doc_type": "video", "video": str(video.id), "title": _title(video),
+               "body": "\n".join(m.text for m in moments)}
         for m in moments:
             yield {"key": f"m{m.id}", "doc_type": "moment", "video": str(video.id), "moment": m.id, "text": m.text}
 
@@ -201,35 +313,204 @@ class KeywordStore:
         writer.commit()
         self.refresh()
 
-    def rebuild(self, catalog: Catalog) -> None:
-        """Write a fresh index from the catalog next to the old one, then swap them."""
+    def _build(self, folder: Path, catalog: Catalog) -> None:
         from whoosh import index as windex
 
-        tmp = self.dir.with_name(self.DIRNAME + ".new")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        ix = windex.create_in(str(tmp), _schema())
-        writer = ix.writer()
+        writer = windex.create_in(str(folder), _whoosh_schema()).writer()
         for video in catalog.videos():
             for doc in self._docs(video, catalog.moments_of(video.id)):
                 writer.add_document(**doc)
         writer.commit()
-        old = self.dir.with_name(self.DIRNAME + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if self.dir.exists():
-            os.replace(self.dir, old)
-        os.replace(tmp, self.dir)
-        shutil.rmtree(old, ignore_errors=True)
+
+    def _searcher(self, scorer: str):
+        from whoosh import scoring
+
+        ix = self.index
+        cached = getattr(self._local, "searchers", None)
+        if cached is None or cached[0] is not ix:
+            cached = (ix, {})
+            self._local.searchers = cached
+        if scorer not in cached[1]:
+            cached[1][scorer] = ix.searcher(weighting=scoring.BM25F() if scorer == "bm25f" else scoring.TF_IDF())
+        return cached[1][scorer]
+
+    def search(self, terms: Sequence[str], fields: Sequence[str], limit: int,
+               scorer: str = "tfidf") -> list[tuple[int, int | None, float]]:
+        from whoosh.query import Or, Term
+
+        if not terms or not self.exists():
+            return []
+        results = self._searcher(scorer).search(Or([Term(f, t) for f in fields for t in terms]), limit=limit)
+        return [(int(hit["video"]), hit.get("moment"), float(hit.score)) for hit in results]
+
+    def doc_keys(self) -> set[str]:
+        if not self.exists():
+            return set()
+        with self.index.searcher() as s:
+            return {fields["key"] for fields in s.all_stored_fields()}
+
+
+class TantivyKeywordStore(KeywordStore):
+    """The keyword index in Tantivy (``tantivy/``), holding the analyzer's terms."""
+
+    DIRNAME = "tantivy"
+    engine = "tantivy"
+    _WRITER_HEAP = 64 << 20
+
+    def __init__(self, index_dir: Path):
+        super().__init__(index_dir)
+        self._ix = None
+
+    @staticmethod
+    def _schema():
+        import tantivy
+
+        sb = tantivy.SchemaBuilder()
+        sb.add_integer_field("video", stored=True, indexed=True)
+        sb.add_integer_field("moment", stored=True, indexed=True)  # 0: a video document
+        for name in ("title", "body", "text"):
+            sb.add_text_field(name, tokenizer_name="whitespace", index_option="freq")
+        return sb.build()
+
+    @property
+    def index(self):
+        import tantivy
+
+        with self._lock:
+            if self._ix is None:
+                if not self.exists():
+                    self.dir.mkdir(parents=True, exist_ok=True)
+                self._ix = tantivy.Index(self._schema(), path=str(self.dir))
+            return self._ix
+
+    def exists(self) -> bool:
+        return (self.dir / "meta.json").is_file()
+
+    def refresh(self) -> None:
+        with self._lock:
+            self._ix = None
+
+    @staticmethod
+    def _docs(video: Video, moments: Sequence[Moment]) -> Iterable[Any]:
+        import tantivy
+
+        yield tantivy.Document(video=video.id, moment=0, title=analyzed(_title(video)),
+                               body=analyzed("\n".join(m.text for m in moments)))
+        for m in moments:
+            yield tantivy.Document(video=video.id, moment=m.id, text=analyzed(m.text))
+
+    def _write(self, ix: Any, add: Sequence[tuple[Video, Sequence[Moment]]], remove_videos: Iterable[int]) -> None:
+        writer = ix.writer(heap_size=self._WRITER_HEAP, num_threads=1)
+        try:
+            for vid in list(remove_videos) + [video.id for video, _ in add]:
+                writer.delete_documents_by_term("video", vid)
+            for video, moments in add:
+                for doc in self._docs(video, moments):
+                    writer.add_document(doc)
+            writer.commit()
+            writer.wait_merging_threads()
+        except BaseException:
+            writer.rollback()
+            raise
+
+    def update(self, add: Sequence[tuple[Video, Sequence[Moment]]], remove_videos: Iterable[int] = ()) -> None:
+        self._write(self.index, add, remove_videos)
         self.refresh()
+
+    def _build(self, folder: Path, catalog: Catalog) -> None:
+        import tantivy
+
+        ix = tantivy.Index(self._schema(), path=str(folder))
+        writer = ix.writer(heap_size=4 * self._WRITER_HEAP, num_threads=1)
+        for video in catalog.videos():
+            for doc in self._docs(video, catalog.moments_of(video.id)):
+                writer.add_document(doc)
+        writer.commit()
+        writer.wait_merging_threads()
+
+    def search(self, terms: Sequence[str], fields: Sequence[str], limit: int,
+               scorer: str = "tfidf") -> list[tuple[int, int | None, float]]:
+        import tantivy
+
+        if not terms or not self.exists():
+            return []
+        ix = self.index
+        schema = ix.schema
+        query = tantivy.Query.boolean_query([(tantivy.Occur.Should, tantivy.Query.term_query(schema, f, t))
+                                             for f in fields for t in terms])
+        searcher = ix.searcher()
+        out = []
+        for score, address in searcher.search(query, limit).hits:
+            doc = searcher.doc(address)
+            moment = doc["moment"][0]
+            out.append((int(doc["video"][0]), int(moment) or None, float(score)))
+        return out
+
+    def doc_keys(self) -> set[str]:
+        import tantivy
+
+        if not self.exists():
+            return set()
+        searcher = self.index.searcher()
+        n = searcher.num_docs
+        if n == 0:
+            return set()
+        keys = set()
+        for _, address in searcher.search(tantivy.Query.all_query(), n).hits:
+            doc = searcher.doc(address)
+            keys.add(f"m{doc['moment'][0]}" if doc["moment"][0] else f"v{doc['video'][0]}")
+        return keys
+
+
+KEYWORD_STORES: dict[str, type[KeywordStore]] = {"whoosh": WhooshKeywordStore, "tantivy": TantivyKeywordStore}
 
 
 # -- vectors -------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class VectorIndexOptions:
+    """Which FAISS index holds a vector space.
+
+    ``flat`` searches every vector exactly (memory: 4 bytes a dimension). ``ivf`` is
+    approximate: the vectors are clustered into ``nlist`` lists (about 4 * sqrt(n)), stored
+    as 8-bit scalars (1 byte a dimension) and a search scans the ``nprobe`` lists nearest
+    the query. ``auto`` uses flat up to ``ivf_above`` vectors and ivf above.
+    """
+
+    kind: str = "auto"  # auto | flat | ivf
+    ivf_above: int = 200_000
+    nprobe: int = 48
+
+    def __post_init__(self) -> None:
+        if self.kind not in VECTOR_INDEX_KINDS:
+            raise ConfigError(f"invalid vector index {self.kind!r}, expected one of: {', '.join(VECTOR_INDEX_KINDS)}")
+        if self.nprobe < 1 or self.ivf_above < 0:
+            raise ConfigError(f"vector_nprobe must be at least 1 and vector_ivf_above at least 0, not "
+                             f"{self.nprobe} and {self.ivf_above}")
+
+    def wanted(self, n: int) -> str:
+        """The kind of index for ``n`` vectors."""
+        if self.kind != "auto":
+            return self.kind
+        return "ivf" if n > self.ivf_above else "flat"
+
+
+VECTOR_INDEX_KINDS = ("auto", "flat", "ivf")
+MIN_IVF_VECTORS = 1_000  # below this an IVF index is pointless: flat is used whatever the setting
+
+
+def ivf_lists(n: int) -> int:
+    """The number of IVF lists for ``n`` vectors: about 4 * sqrt(n), with at least 39 vectors
+    each to train on (FAISS's minimum), and at least 16."""
+    return max(16, min(int(4 * n ** 0.5), n // 39))
+
+
 class VectorStore:
     """One FAISS inner-product index per vector space; ids are the catalog's owner ids."""
 
-    def __init__(self, index_dir: Path, space: str):
+    def __init__(self, index_dir: Path, space: str, options: VectorIndexOptions = VectorIndexOptions()):
         self.space = space
+        self.options = options
         self.path = Path(index_dir) / f"faiss-{space}.index"
         self.index = None
 
@@ -237,7 +518,30 @@ class VectorStore:
         import faiss
 
         self.index = faiss.read_index(str(self.path)) if self.path.exists() else None
+        self._configure()
         return self
+
+    def _configure(self) -> None:
+        ivf = self._ivf()
+        if ivf is not None:
+            ivf.nprobe = min(self.options.nprobe, ivf.nlist)
+
+    def _ivf(self) -> Any:
+        import faiss
+
+        if self.index is None:
+            return None
+        try:
+            return faiss.extract_index_ivf(self.index)
+        except RuntimeError:  # not an IVF index
+            return None
+
+    @property
+    def kind(self) -> str:
+        """``flat``, ``ivf`` or ``empty``."""
+        if self.index is None:
+            return "empty"
+        return "flat" if self._ivf() is None else "ivf"
 
     @property
     def ntotal(self) -> int:
@@ -276,14 +580,51 @@ class VectorStore:
         faiss.write_index(self.index, str(tmp))
         os.replace(tmp, self.path)
 
+    def needs_rebuild(self) -> bool:
+        """The index is of another kind than the options want for its size, or an IVF index
+        has outgrown its lists (4x the vectors it was trained for)."""
+        n = self.ntotal
+        if n == 0:
+            return False
+        want = self.options.wanted(n) if n >= MIN_IVF_VECTORS else "flat"
+        if want != self.kind:
+            # hysteresis: an automatic ivf index shrinks back to flat only well below the limit
+            return not (self.options.kind == "auto" and self.kind == "ivf" and n > self.options.ivf_above // 2)
+        ivf = self._ivf()
+        return ivf is not None and ivf_lists(n) >= 2 * ivf.nlist
+
     def rebuild(self, catalog: Catalog) -> None:
         ids, matrix = catalog.vectors(self.space)
-        self.index = None
-        self.add(ids, matrix)
+        self.build(ids, matrix)
         self.save()
 
+    def build(self, ids: np.ndarray, matrix: np.ndarray) -> None:
+        """A new index of the kind the options want for these vectors."""
+        import faiss
+
+        self.index = None
+        n = len(ids)
+        if n == 0:
+            return
+        matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+        if (self.options.wanted(n) if n >= MIN_IVF_VECTORS else "flat") == "flat":
+            self.add(ids, matrix)
+            return
+        nlist = ivf_lists(n)
+        dim = matrix.shape[1]
+        index = faiss.index_factory(dim, f"IVF{nlist},SQ8", faiss.METRIC_INNER_PRODUCT)
+        ivf = faiss.extract_index_ivf(index)
+        ivf.cp.niter = 10
+        ivf.cp.seed = 1234
+        sample = np.random.default_rng(1234).choice(n, size=min(n, 40 * nlist), replace=False)
+        log.info("training an IVF index of %d lists on %d of the %d %s vectors", nlist, len(sample), n, self.space)
+        index.train(matrix[np.sort(sample)])
+        index.add_with_ids(matrix, np.asarray(ids, dtype=np.int64))
+        self.index = index
+        self._configure()
+
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, cosines) of the ``k`` nearest vectors, best first."""
+        """(ids, cosines) of the ``k`` nearest vectors, best first (approximate for ivf)."""
         if self.index is None or self.index.ntotal == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         k = min(k, int(self.index.ntotal))
@@ -295,14 +636,18 @@ class VectorStore:
 # -- both, kept in step with the catalog ---------------------------------------------------
 
 class DerivedIndexes:
-    """The Whoosh and FAISS files of an index directory and the generation they reflect."""
+    """The keyword (Whoosh or Tantivy) and FAISS files of an index directory and the generation they reflect."""
 
     STATE = "derived.json"
 
-    def __init__(self, catalog: Catalog):
+    def __init__(self, catalog: Catalog, vector_options: VectorIndexOptions = VectorIndexOptions(),
+                 keyword_options: KeywordOptions = KeywordOptions()):
         self.catalog = catalog
+        self.vector_options = vector_options
+        self.keyword_options = keyword_options
         self.dir = catalog.index_dir
-        self.keywords = KeywordStore(self.dir)
+        engine = self._state().get("keywords", "whoosh")
+        self.keywords: KeywordStore = KEYWORD_STORES.get(engine, WhooshKeywordStore)(self.dir)
         self.vectors: dict[str, VectorStore] = {}
         self._stale = False  # an update failed: never claim to be current until rebuilt
 
@@ -311,7 +656,7 @@ class DerivedIndexes:
 
     def vector_store(self, space: str) -> VectorStore:
         if space not in self.vectors:
-            self.vectors[space] = VectorStore(self.dir, space).load()
+            self.vectors[space] = VectorStore(self.dir, space, self.vector_options).load()
         return self.vectors[space]
 
     def _state(self) -> dict[str, Any]:
@@ -321,7 +666,7 @@ class DerivedIndexes:
             return {}
 
     def is_current(self) -> bool:
-        """The Whoosh and FAISS files reflect the catalog as it is, with this version's analyzer."""
+        """The keyword and FAISS files reflect the catalog as it is, with this version's analyzer."""
         state = self._state()
         if state.get("generation") != self.catalog.generation or state.get("analyzer") != ANALYZER_VERSION:
             return False
@@ -330,24 +675,65 @@ class DerivedIndexes:
         return all(VectorStore(self.dir, s).path.exists() or not self.catalog.count_vectors(s)
                    for s in self.spaces())
 
+    def loads(self) -> bool:
+        """Every derived file opens (a damaged one, e.g. written over from outside, does not)."""
+        try:
+            if self.keywords.exists():
+                self.keywords.index  # noqa: B018 - opens it
+            for space in self.spaces():
+                self.vector_store(space)
+        except Exception as exc:  # noqa: BLE001 - any engine's read error means: rebuild from the catalog
+            log.warning("%s: a derived index does not open (%s); it will be rebuilt from the catalog", self.dir,
+                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            self.vectors.clear()
+            self.keywords.refresh()
+            return False
+        return True
+
+    def usable(self) -> bool:
+        """Current and every file opens: safe to search without a rebuild."""
+        return self.is_current() and self.loads()
+
+    def clean_leftovers(self) -> None:
+        """Delete temporary files a killed writer left behind (call with the writer lock held)."""
+        for leftover in self.dir.glob(".faiss-*.index.tmp*"):
+            leftover.unlink(missing_ok=True)
+        for name in KEYWORD_STORES:
+            for suffix in (".new", ".old"):
+                shutil.rmtree(self.dir / (KEYWORD_STORES[name].DIRNAME + suffix), ignore_errors=True)
+
     def mark_current(self, generation: int | None = None) -> None:
         if self._stale:
             return
         state = {"generation": self.catalog.generation if generation is None else generation,
-                 "analyzer": ANALYZER_VERSION}
+                 "analyzer": ANALYZER_VERSION, "keywords": self.keywords.engine}
         _atomic_write_text(self.dir / self.STATE, json.dumps(state) + "\n")
+
+    def _wanted_engine(self) -> str:
+        return self.keyword_options.wanted(self.catalog.stats()["moments"], self.keywords.engine)
 
     def apply(self, video: Video, moments: Sequence[Moment], vectors: dict[str, tuple[Sequence[int], np.ndarray]],
               replaced_videos: Iterable[int] = (), replaced_vectors: dict[str, list[int]] | None = None) -> None:
-        """Add one newly committed video (and drop what it replaced); then record the generation."""
+        """Add one newly committed video (and drop what it replaced); then record the generation.
+
+        An index that has outgrown its kind (flat FAISS past ``ivf_above``, Whoosh past
+        ``tantivy_above``) is rebuilt from the catalog as the options want.
+        """
         try:
             for space, ids in (replaced_vectors or {}).items():
                 self.vector_store(space).remove(ids)
             for space, (ids, matrix) in vectors.items():
                 self.vector_store(space).add(ids, matrix)
             for space in set(vectors) | set(replaced_vectors or {}):
-                self.vector_store(space).save()
-            self.keywords.update([(video, moments)], remove_videos=replaced_videos)
+                store = self.vector_store(space)
+                if store.needs_rebuild():  # grown past the flat limit, or past its IVF lists
+                    store.rebuild(self.catalog)
+                else:
+                    store.save()
+            if self._wanted_engine() != self.keywords.engine:
+                self.rebuild_keywords()
+            else:
+                self.keywords.update([(video, moments)], remove_videos=replaced_videos)
         except BaseException:
             self._stale = True
             raise
@@ -366,9 +752,25 @@ class DerivedIndexes:
         log.info("rebuilding the keyword and vector indexes of %s from its catalog", self.dir)
         generation = self.catalog.generation
         self._stale = False
-        self.keywords.rebuild(self.catalog)
+        self.clean_leftovers()
+        self.rebuild_keywords()
+        self.rebuild_vectors()
+        self.mark_current(generation)
+
+    def rebuild_keywords(self) -> None:
+        """Make the keyword index again from the catalog, in the engine the options want."""
+        engine = self._wanted_engine()
+        store = KEYWORD_STORES[engine](self.dir)
+        store.rebuild(self.catalog)
+        for other, cls in KEYWORD_STORES.items():
+            if other != engine:
+                cls(self.dir).remove_files()
+        self.keywords.close()
+        self.keywords = store
+
+    def rebuild_vectors(self) -> None:
+        """Make the FAISS files again from the catalog's vectors (the kind the options want)."""
         for space in self.spaces():
-            store = VectorStore(self.dir, space)
+            store = VectorStore(self.dir, space, self.vector_options)
             store.rebuild(self.catalog)
             self.vectors[space] = store
-        self.mark_current(generation)

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from indexer.catalog import Catalog
 from indexer.schema import IMAGE_SPACE, TEXT_SPACE, Moment, format_span
-from indexer.store import DerivedIndexes, check_manifest, writer_lock
+from indexer.store import DerivedIndexes, KeywordOptions, VectorIndexOptions, check_manifest, writer_lock
 from models.errors import IndexLockedError, IndexMismatchError, VideoQAError
 from models.hub import ModelHub
 from retriever.fusion import fuse
@@ -49,6 +50,8 @@ class RetrievalOptions:
     visual_ceiling: float = 0.35  # and this counts as a full match
     moments_per_hit: int = 3
     keyframes_per_hit: int = 8
+    vector_index: VectorIndexOptions = VectorIndexOptions()  # used when the derived files are rebuilt
+    keyword_index: KeywordOptions = KeywordOptions()
 
 
 @dataclass
@@ -122,14 +125,20 @@ class Retriever:
                 check_manifest(self._catalog, {"spaces": spaces})
             generation = self._catalog.generation
             if self._derived is None or generation != self._generation:
-                derived = DerivedIndexes(self._catalog)
-                if not derived.is_current():
+                derived = DerivedIndexes(self._catalog, self.options.vector_index, self.options.keyword_index)
+                if not derived.usable():
                     generation = -1  # look again at the next search
                     try:
                         with writer_lock(self.index_dir), Catalog(self.index_dir) as writable:
-                            DerivedIndexes(writable).rebuild()
+                            DerivedIndexes(writable, self.options.vector_index, self.options.keyword_index).rebuild()
+                        derived = DerivedIndexes(self._catalog, self.options.vector_index, self.options.keyword_index)
                         generation = self._catalog.generation if derived.is_current() else -1
                     except IndexLockedError:
+                        if not derived.loads():
+                            raise IndexLockedError(
+                                f"{self.index_dir}: the keyword or vector index cannot be read while an indexer is "
+                                "writing; search again when it has finished, or run videoqa index --repair"
+                            ) from None
                         log.info("an indexer is writing %s; searching what it has committed", self.index_dir)
                 self._derived, self._generation = derived, generation
             return self._catalog, self._derived
@@ -180,19 +189,44 @@ class Retriever:
                                     self.options.visual_floor, self.options.visual_ceiling)
 
     # -- search --------------------------------------------------------------------------
-    def search(self, query: str, top_k: int = 3) -> list[Hit]:
-        """The ``top_k`` best videos for ``query`` with the moments that earned their score."""
+    def open_all(self) -> None:
+        """Open the catalog and load every derived index now rather than at the first search."""
+        _, derived = self._open()
+        if derived.keywords.exists():
+            derived.keywords.index  # noqa: B018 - opens the keyword index
+        for space in derived.spaces():
+            derived.vector_store(space)
+
+    def index_kinds(self) -> dict[str, str]:
+        """The engines of the open index: {"keywords": whoosh|tantivy, vector space: flat|ivf}."""
+        _, derived = self._open()
+        return {"keywords": derived.keywords.engine,
+                **{space: derived.vector_store(space).kind for space in derived.spaces()}}
+
+    def search(self, query: str, top_k: int = 3, *, timings: dict[str, float] | None = None) -> list[Hit]:
+        """The ``top_k`` best videos for ``query`` with the moments that earned their score.
+
+        ``timings``, when given, receives the seconds spent per part: ``keyword``,
+        ``semantic`` and ``visual`` (query embedding included), ``catalog`` (rows read for the
+        results) and ``open`` (noticing and loading what an indexer committed).
+        """
+        clock = _Clock(timings)
         query = (query or "").replace("\x00", " ").strip()
         if not query:
             return []
         catalog, derived = self._open()
+        clock.lap("open")
         opts = self.options
         kw_videos, kw_moments = KeywordSearcher(derived.keywords, opts.scorer).search(query, opts.candidates)
+        clock.lap("keyword")
         sem_moments = self._semantic(derived, query)
+        clock.lap("semantic")
         vis_frames = self._visual(derived, query)
+        clock.lap("visual")
 
         moment_rows = catalog.moments(set(kw_moments) | set(sem_moments))
         frame_rows = catalog.keyframes_by_id(list(vis_frames))
+        clock.lap("catalog")
         channels: dict[str, dict[int, float]] = {"keyword": kw_videos, "semantic": {}}
         if self.hub.get("frame_embedder") is not None:
             channels["visual"] = {}
@@ -205,6 +239,7 @@ class Retriever:
 
         fused = fuse(channels, opts.weights, opts.fusion, opts.rrf_k)
         top = sorted((v for v in fused if fused[v] > 0), key=lambda v: fused[v], reverse=True)[: max(0, top_k)]
+        clock.lap("fusion")
         videos = {v.id: v for v in catalog.videos(top)}
 
         per_video: dict[int, list[ScoredMoment]] = {}
@@ -233,4 +268,19 @@ class Retriever:
             hits.append(Hit(vid, video.path, video.name, fused[vid],
                             {name: ch.get(vid, 0.0) for name, ch in channels.items()},
                             moments, video.duration, keyframes[: opts.keyframes_per_hit]))
+        clock.lap("catalog")
         return hits
+
+
+class _Clock:
+    """Adds the seconds since the last lap to ``timings[name]`` (nothing when ``timings`` is None)."""
+
+    def __init__(self, timings: dict[str, float] | None):
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        if self.timings is not None:
+            now = time.perf_counter()
+            self.timings[name] = self.timings.get(name, 0.0) + now - self.last
+            self.last = now

@@ -1,14 +1,12 @@
-"""Keyword channel: Whoosh TF-IDF (or BM25F) scores, normalised to [0, 1] per query.
+"""Keyword channel: Whoosh TF-IDF (or BM25F), or Tantivy BM25, scores normalised to [0, 1] per query.
 
 Raw TF-IDF scores are unbounded and would dominate a sum with cosines, so each list of
-results is divided by its best score. The query is never parsed as Whoosh syntax: it
-is run through the index's own analyzer and its terms are OR-ed, so any string is a
-valid query.
+results is divided by its best score. The query is never parsed as query syntax: it is
+run through the index's own analyzer and its terms are OR-ed, so any string is a valid
+query.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from indexer.store import KeywordStore
 
@@ -40,35 +38,21 @@ class KeywordSearcher:
         self.store = store
         self.scorer = scorer
 
-    def _weighting(self) -> Any:
-        from whoosh import scoring
-
-        return scoring.BM25F() if self.scorer == "bm25f" else scoring.TF_IDF()
-
     def search(self, text: str, limit: int = 200) -> tuple[dict[int, float], dict[int, tuple[int, float]]]:
         """Normalised scores: ({video id: score}, {moment id: (video id, score)})."""
-        from whoosh.query import Or, Term
-
-        if not self.store.exists():
-            return {}, {}
         terms = query_terms(self.store, text)
         if not terms:
             return {}, {}
         videos: dict[int, float] = {}
         moments: dict[int, tuple[int, float]] = {}
-        with self.store.index.searcher(weighting=self._weighting()) as searcher:
-            for doc_type in ("video", "moment"):
-                fields = ("title", "text") if doc_type == "video" else ("text",)
-                query = Or([Term(f, t) for f in fields for t in terms])
-                # A filter, not an And: a scored doc_type term would add the same amount to every score.
-                results = searcher.search(query, limit=limit, filter=Term("doc_type", doc_type))
-                if not len(results):
-                    continue
-                best = max(hit.score for hit in results) or 1.0
-                for hit in results:
-                    score = float(hit.score) / best
-                    if doc_type == "video":
-                        videos[int(hit["video"])] = score
-                    else:
-                        moments[int(hit["moment"])] = (int(hit["video"]), score)
+        for doc_type, fields in (("video", ("title", "body")), ("moment", ("text",))):
+            results = self.store.search(terms, fields, limit, self.scorer)
+            if not results:
+                continue
+            best = max(score for _, _, score in results) or 1.0
+            for video, moment, score in results:
+                if doc_type == "video":
+                    videos[video] = score / best
+                elif moment is not None:
+                    moments[moment] = (video, score / best)
         return videos, moments

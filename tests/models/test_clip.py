@@ -150,3 +150,18 @@ def test_real_frames(shared_media, embedder):
     vecs = embedder.embed_images(frames)
     assert _is_normalised(vecs, 2, embedder.dim)
     assert not np.allclose(vecs[0], vecs[1], atol=1e-4)
+
+
+def test_text_vectors_skip_the_padding_exactly(embedder):
+    import open_clip
+    import torch
+
+    model = embedder._model
+    assert type(model) is open_clip.CLIP and model.text_pool_type == "argmax"  # the trimmed path runs
+    texts = ["a dog", "a red bicycle leaning on a wall in the rain at night", "x"]
+    tokens = embedder._tokenizer(texts)
+    with torch.inference_mode():
+        full = model.encode_text(tokens)  # all 77 positions
+        trimmed = embedder._encode_text(tokens)
+    assert int(tokens.argmax(dim=-1).max()) + 1 < tokens.shape[1]
+    torch.testing.assert_close(trimmed, full, rtol=1e-4, atol=1e-5)
