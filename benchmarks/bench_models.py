@@ -216,48 +216,35 @@ def _load(model: Any) -> float:
 # --- stages ------------------------------------------------------------------------------------------------------
 
 
-def bench_clip(tmp: Path, device: str, runs: int, size: dict) -> tuple[dict, list[dict]]:
-    import cv2
+# --- building random-weight models (also used by bench_answer.py) ------------------------------------------------
+
+
+def build_clip(folder: Path) -> tuple[Path, float]:
+    """Save a random open_clip ViT-B-32 to ``folder``; (weights file, seconds)."""
     import open_clip
     import torch
     from safetensors.torch import save_file
 
-    from models.clip_embedder import ClipFrameEmbedder
-    from models.frames import iter_frames
-
     t0 = time.perf_counter()
     torch.manual_seed(0)
-    weights = tmp / "ViT-B-32-random.safetensors"
+    weights = folder / "ViT-B-32-random.safetensors"
     built = open_clip.create_model("ViT-B-32")  # no pretrained weights: random
     save_file({k: v.detach().contiguous() for k, v in built.state_dict().items()}, str(weights))
     del built
     _free()
-    build = round(time.perf_counter() - t0, 2)
-
-    frames = []
-    for video in sorted((ROOT / "sample_media").glob("*.mp4")):
-        for _, bgr in iter_frames(video, 1.0):
-            frames.append(cv2.cvtColor(cv2.resize(bgr, (320, 180), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB))
-    frames = [frames[i % len(frames)] for i in range(size["frames"])]
-    queries = [QUERIES[i % len(QUERIES)] + ("" if i < len(QUERIES) else f" {i}") for i in range(size["queries"])]
-
-    # As the model would be found for ViT-B-32/laion2b_s34b_b79k: that tag's preprocessing, these weights.
-    embedder = ClipFrameEmbedder("ViT-B-32/laion2b_s34b_b79k", path=str(weights), device=device, batch_size=32)
-    load = _load(embedder)
-    name = "open_clip ViT-B-32"
-    img_s, _ = _timed(lambda: embedder.embed_images(frames), runs)
-    txt_s, _ = _timed(lambda: embedder.embed_texts(queries), runs)
-    dtype = str(embedder._input_dtype).replace("torch.", "")
-    rows = [
-        _row("clip", name, f"{len(frames)} frames 320x180, batches of 32", img_s, "keyframes/s", len(frames),
-             dtype=dtype),
-        _row("clip", name, f"{len(queries)} queries, batches of 32", txt_s, "queries/s", len(queries),
-             notes="77 token positions each", dtype=dtype),
-    ]
-    return {"model": name, "build_seconds": build, "load_seconds": load}, rows
+    return weights, round(time.perf_counter() - t0, 2)
 
 
-def bench_describer(tmp: Path, device: str, runs: int, size: dict) -> tuple[dict, list[dict]]:
+def build_qwen_vl(folder: Path, size: dict, *, corpus: list[str] | None = None, vocab_size: int = 600,
+                  words_only: bool = False) -> tuple[Path, int, float]:
+    """Save a random Qwen2.5-VL-3B-Instruct (bfloat16) with its processor to ``folder``; (folder, parameters, seconds).
+
+    The tokenizer is trained offline on ``corpus`` (default: the tiny models' corpus). With
+    ``words_only`` the embedding rows (tied with the output layer) of every id but the tokenizer's
+    whole-word tokens (a space, then letters) are zeroed, so that greedy decoding writes words, as a
+    trained model would, instead of ids that the small tokenizer cannot decode or pieces of words
+    that a streamer holds back; the compute is the same.
+    """
     import torch
     from transformers import (
         Qwen2_5_VLConfig,
@@ -267,14 +254,13 @@ def bench_describer(tmp: Path, device: str, runs: int, size: dict) -> tuple[dict
         Qwen2VLVideoProcessor,
     )
 
-    from models import qwen_vl
     from models.testing.tiny_qwen_vl import CHAT_TEMPLATE, SPECIAL
-    from models.testing.tokenizer import train_tokenizer
+    from models.testing.tokenizer import CORPUS, train_tokenizer
 
     quiet_transformers()
     t0 = time.perf_counter()
-    folder = tmp / "qwen2.5-vl-3b-random"
-    tokenizer = train_tokenizer(SPECIAL, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    tokenizer = train_tokenizer(SPECIAL, vocab_size=vocab_size, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                corpus=CORPUS if corpus is None else corpus)
     tokenizer.chat_template = CHAT_TEMPLATE
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL}
     # Qwen2.5-VL-3B-Instruct's published sizes; the tokenizer is small, the model's vocabulary real-size.
@@ -302,6 +288,12 @@ def bench_describer(tmp: Path, device: str, runs: int, size: dict) -> tuple[dict
     built = Qwen2_5_VLForConditionalGeneration._from_config(config, dtype=torch.bfloat16).eval()
     built.generation_config.eos_token_id = ids["<|im_end|>"]
     built.generation_config.pad_token_id = ids["<|endoftext|>"]
+    if words_only:
+        words = [i for t, i in tokenizer.get_vocab().items() if t.startswith("\u0120") and t[1:].isalpha()]
+        keep = torch.zeros(config.text_config.vocab_size, dtype=torch.bool)
+        keep[words] = True
+        with torch.no_grad():
+            built.get_input_embeddings().weight[~keep] = 0
     params = sum(p.numel() for p in built.parameters())
     built.save_pretrained(folder)
     del built
@@ -309,7 +301,44 @@ def bench_describer(tmp: Path, device: str, runs: int, size: dict) -> tuple[dict
     # The default pixel limits of the real processors; the describer passes its own max_pixels.
     Qwen2_5_VLProcessor(image_processor=Qwen2VLImageProcessor(), video_processor=Qwen2VLVideoProcessor(),
                         tokenizer=tokenizer, chat_template=CHAT_TEMPLATE).save_pretrained(folder)
-    build = round(time.perf_counter() - t0, 2)
+    return folder, params, round(time.perf_counter() - t0, 2)
+
+
+def bench_clip(tmp: Path, device: str, runs: int, size: dict) -> tuple[dict, list[dict]]:
+    import cv2
+
+    from models.clip_embedder import ClipFrameEmbedder
+    from models.frames import iter_frames
+
+    weights, build = build_clip(tmp)
+
+    frames = []
+    for video in sorted((ROOT / "sample_media").glob("*.mp4")):
+        for _, bgr in iter_frames(video, 1.0):
+            frames.append(cv2.cvtColor(cv2.resize(bgr, (320, 180), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB))
+    frames = [frames[i % len(frames)] for i in range(size["frames"])]
+    queries = [QUERIES[i % len(QUERIES)] + ("" if i < len(QUERIES) else f" {i}") for i in range(size["queries"])]
+
+    # As the model would be found for ViT-B-32/laion2b_s34b_b79k: that tag's preprocessing, these weights.
+    embedder = ClipFrameEmbedder("ViT-B-32/laion2b_s34b_b79k", path=str(weights), device=device, batch_size=32)
+    load = _load(embedder)
+    name = "open_clip ViT-B-32"
+    img_s, _ = _timed(lambda: embedder.embed_images(frames), runs)
+    txt_s, _ = _timed(lambda: embedder.embed_texts(queries), runs)
+    dtype = str(embedder._input_dtype).replace("torch.", "")
+    rows = [
+        _row("clip", name, f"{len(frames)} frames 320x180, batches of 32", img_s, "keyframes/s", len(frames),
+             dtype=dtype),
+        _row("clip", name, f"{len(queries)} queries, batches of 32", txt_s, "queries/s", len(queries),
+             notes="77 token positions each", dtype=dtype),
+    ]
+    return {"model": name, "build_seconds": build, "load_seconds": load}, rows
+
+
+def bench_describer(tmp: Path, device: str, runs: int, size: dict) -> tuple[dict, list[dict]]:
+    from models import qwen_vl
+
+    folder, params, build = build_qwen_vl(tmp / "qwen2.5-vl-3b-random", size)
 
     new_tokens = 32
     describer = qwen_vl.QwenVLDescriber(path=str(folder), device=device, fps=1.0, max_pixels=360 * 420,
@@ -413,12 +442,24 @@ def _save_random_qwen3(folder: Path, model_class: Any, size: dict, *, append_end
     return folder, round(time.perf_counter() - t0, 2)
 
 
-def bench_embedder(tmp: Path, device: str, runs: int, size: dict) -> tuple[dict, list[dict]]:
+def build_qwen3_embedding(folder: Path, size: dict) -> tuple[Path, float]:
+    """Save a random Qwen3-Embedding-0.6B with its tokenizer to ``folder``; (folder, seconds)."""
     from transformers import Qwen3Model
 
+    return _save_random_qwen3(folder, Qwen3Model, size, append_end=True)
+
+
+def build_qwen3_reranker(folder: Path, size: dict) -> tuple[Path, float]:
+    """Save a random Qwen3-Reranker-0.6B with its tokenizer to ``folder``; (folder, seconds)."""
+    from transformers import Qwen3ForCausalLM
+
+    return _save_random_qwen3(folder, Qwen3ForCausalLM, size, append_end=False)
+
+
+def bench_embedder(tmp: Path, device: str, runs: int, size: dict) -> tuple[dict, list[dict]]:
     from models.qwen3 import Qwen3TextEmbedder
 
-    folder, build = _save_random_qwen3(tmp / "qwen3-embedding-0.6b-random", Qwen3Model, size, append_end=True)
+    folder, build = build_qwen3_embedding(tmp / "qwen3-embedding-0.6b-random", size)
 
     texts = _texts(size["texts"], 60, seed=1)
     embedder = Qwen3TextEmbedder(path=str(folder), device=device, batch_size=16, max_length=1024)
@@ -433,12 +474,9 @@ def bench_embedder(tmp: Path, device: str, runs: int, size: dict) -> tuple[dict,
 
 
 def bench_reranker(tmp: Path, device: str, runs: int, size: dict) -> tuple[dict, list[dict]]:
-    from transformers import Qwen3ForCausalLM
-
     from models.qwen3 import Qwen3Reranker
 
-    folder, build = _save_random_qwen3(tmp / "qwen3-reranker-0.6b-random", Qwen3ForCausalLM, size,
-                                       append_end=False)
+    folder, build = build_qwen3_reranker(tmp / "qwen3-reranker-0.6b-random", size)
 
     # Candidate answers of about three sentences, as the answerer writes them.
     answers = _texts(size["pairs"], 45, seed=2)

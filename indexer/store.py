@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import json
 import logging
 import os
+import pickle  # only the allow-list unpickler of Whoosh's files below
 import shutil
 import threading
 from dataclasses import dataclass
@@ -242,6 +244,51 @@ class KeywordStore:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+# Whoosh keeps its segment list, posting-block headers and position lists as pickles.
+# They are read here through an allow-list: plain data (``_codecs.encode`` is how protocol 2
+# writes bytes) and Whoosh's own codec classes, nothing that could run other code; the
+# schema pickle is never read (we pass our own).
+_PICKLE_BUILTINS = frozenset({"int", "float", "complex", "bool", "str", "bytes", "bytearray", "tuple", "list",
+                              "dict", "set", "frozenset", "NoneType"})
+
+
+class _WhooshUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module in ("builtins", "__builtin__") and name in _PICKLE_BUILTINS) or \
+                (module, name) in (("collections", "defaultdict"), ("_codecs", "encode")) or \
+                (module.startswith("whoosh.codec.") and name[:1].isupper()):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"a Whoosh index file asks for {module}.{name}, which videoqa refuses to load; "
+                                     "run videoqa index --repair to rebuild the keyword index from the catalog")
+
+
+def _safe_load(file: Any) -> Any:
+    return _WhooshUnpickler(file).load()
+
+
+def _safe_loads(data: bytes) -> Any:
+    return _WhooshUnpickler(io.BytesIO(data)).load()
+
+
+_GUARDED = False
+
+
+def _guard_whoosh() -> None:
+    """Route Whoosh's reading of its pickles through :class:`_WhooshUnpickler` (once per process)."""
+    global _GUARDED
+    if _GUARDED:
+        return
+    import whoosh.codec.whoosh3
+    import whoosh.columns
+    import whoosh.filedb.structfile
+    import whoosh.formats
+
+    whoosh.filedb.structfile.load_pickle = _safe_load
+    for module in (whoosh.codec.whoosh3, whoosh.columns, whoosh.formats):
+        module.loads = _safe_loads
+    _GUARDED = True
+
+
 def _whoosh_schema():
     from whoosh.fields import ID, STORED, TEXT, Schema
 
@@ -272,19 +319,19 @@ class WhooshKeywordStore(KeywordStore):
     def index(self):
         from whoosh import index as windex
 
+        _guard_whoosh()
         with self._lock:
             if self._ix is None:
-                if windex.exists_in(str(self.dir)):
-                    self._ix = windex.open_dir(str(self.dir))
+                if self.exists():
+                    self._ix = windex.open_dir(str(self.dir), schema=_whoosh_schema())
                 else:
                     self.dir.mkdir(parents=True, exist_ok=True)
                     self._ix = windex.create_in(str(self.dir), _whoosh_schema())
             return self._ix
 
     def exists(self) -> bool:
-        from whoosh import index as windex
-
-        return windex.exists_in(str(self.dir))
+        # (whoosh.index.exists_in would open the index without our schema: unpickling the stored one)
+        return self.dir.is_dir() and any(self.dir.glob("_MAIN_*.toc"))
 
     def refresh(self) -> None:
         with self._lock:

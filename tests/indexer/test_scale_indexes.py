@@ -168,3 +168,30 @@ def test_a_damaged_derived_file_is_rebuilt_not_a_crash(tmp_path):
         assert fresh.usable() and fresh.vector_store("text").ntotal == 6
         assert fresh.keywords.doc_keys() == keys
         assert not list(tmp_path.glob(".faiss-*"))
+
+
+def test_whoosh_files_are_read_without_unpickling_code(tmp_path, monkeypatch):
+    import os
+    import pickle
+
+    import whoosh.index
+
+    from indexer.store import _safe_loads
+
+    with Catalog(tmp_path) as catalog:
+        write_manifest(catalog, {"spaces": {"text": {"model": "test", "dim": 8}}})
+        derived = DerivedIndexes(catalog, keyword_options=KeywordOptions("whoosh"))
+        derived.rebuild()
+        _fill(catalog, derived)
+
+        def refuse(_data):
+            raise AssertionError("the pickled schema was read")
+
+        monkeypatch.setattr(whoosh.index.pickle, "loads", refuse)
+        fresh = DerivedIndexes(catalog)
+        _, moments = KeywordSearcher(fresh.keywords).search("knead the dough")
+        assert moments  # opened with our own schema, its pickles read through the allow-list
+
+    with pytest.raises(pickle.UnpicklingError, match="posix.system|os.system"):
+        _safe_loads(pickle.dumps(os.system))
+    assert _safe_loads(pickle.dumps({"a": (1, 2.0, b"x", frozenset({3}))})) == {"a": (1, 2.0, b"x", frozenset({3}))}
