@@ -30,6 +30,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from indexer.analysis import ANALYZER_VERSION, STOP_WORDS, analyzed, analyzer
 from indexer.catalog import Catalog
 from indexer.schema import SCHEMA_VERSION, Moment, Video
 from models.errors import ConfigError, IndexLockedError, IndexMismatchError
@@ -108,40 +109,6 @@ def write_manifest(catalog: Catalog, manifest: dict[str, Any]) -> None:
 
 
 # -- keywords ------------------------------------------------------------------------------
-
-# Whoosh's English stop words plus the question and function words that questions are
-# made of: "what is love" must not match every transcript that says "what".
-STOP_WORDS = frozenset("""
-a about above after again all also am an and any are as at be because been before being below between both
-but by can could did do does doing done during each few for from further had has have having he her here
-hers him his how i if in into is it its itself just me more most my no nor not now of off on once only or
-other our ours out over own please same she should so some such tbd tell than that the their theirs them
-then there these they this those through to too under until up us very was we were what when where which
-while who whom why will with would yet you your yours
-""".split())
-
-
-# Bump when the analyzer or the Whoosh schema changes: derived indexes made with another are rebuilt.
-ANALYZER_VERSION = "stem-stop-2"
-
-
-_ANALYZER = None
-
-
-def analyzer():
-    """The analyzer of keyword text, shared by indexing, queries and highlighting."""
-    global _ANALYZER
-    if _ANALYZER is None:
-        from whoosh.analysis import StemmingAnalyzer
-
-        _ANALYZER = StemmingAnalyzer(stoplist=STOP_WORDS, minsize=1)
-    return _ANALYZER
-
-
-def analyzed(text: str) -> str:
-    """``text`` as the space-separated terms of :func:`analyzer` (what Tantivy indexes)."""
-    return " ".join(t.text for t in analyzer()(text) if t.text)
-
 
 KEYWORD_ENGINES = ("auto", "whoosh", "tantivy")
 

@@ -3,22 +3,29 @@
 Raw TF-IDF scores are unbounded and would dominate a sum with cosines, so each list of
 results is divided by its best score. The query is never parsed as query syntax: it is
 run through the index's own analyzer and its terms are OR-ed, so any string is a valid
-query.
+query (``title:x``, ``"``, ``(((``, ``*x``, ``a AND NOT b`` are words or nothing). Only the
+first :data:`MAX_QUERY_TERMS` distinct terms count: a question has far fewer, and a pasted
+page of text would otherwise make a query of thousands of terms (seconds per search).
 """
 
 from __future__ import annotations
 
 from indexer.store import KeywordStore
 
-__all__ = ["KeywordSearcher", "query_terms", "matched_spans"]
+__all__ = ["KeywordSearcher", "query_terms", "matched_spans", "MAX_QUERY_TERMS"]
+
+# Distinct terms of a query that count; the rest are ignored (a question has a handful).
+MAX_QUERY_TERMS = 64
 
 
-def query_terms(store: KeywordStore, text: str) -> list[str]:
-    """The distinct index terms of a free-text query, in order."""
+def query_terms(store: KeywordStore, text: str, limit: int = MAX_QUERY_TERMS) -> list[str]:
+    """The first ``limit`` distinct index terms of a free-text query, in order."""
     seen: dict[str, None] = {}
     for token in store.analyzer(text):
         if token.text:
             seen.setdefault(token.text, None)
+            if len(seen) >= limit:
+                break
     return list(seen)
 
 
@@ -26,11 +33,19 @@ def matched_spans(store: KeywordStore, query: str, text: str) -> list[tuple[int,
     """(start, end) character spans of the words of ``text`` that match a term of ``query``.
 
     Both go through the index's analyzer, so "flows" matches "flow" as it does in search.
+    Chinese words overlap (房地产 is also indexed as 房地 and 地产): overlapping spans are
+    merged, so the spans are disjoint and in order.
     """
     terms = set(query_terms(store, query))
     if not terms:
         return []
-    return [(t.startchar, t.endchar) for t in store.analyzer(text, chars=True) if t.text in terms]
+    spans: list[tuple[int, int]] = []
+    for start, end in sorted((t.startchar, t.endchar) for t in store.analyzer(text, chars=True) if t.text in terms):
+        if spans and start < spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], end))
+        else:
+            spans.append((start, end))
+    return spans
 
 
 class KeywordSearcher:

@@ -1,0 +1,149 @@
+"""The keyword analyzer: how transcripts, descriptions, titles and queries become terms.
+
+One analyzer serves indexing (Whoosh uses it as its analyzer, Tantivy indexes the terms it
+writes), queries and highlighting, so they always agree:
+
+* Traditional Chinese is folded to Simplified (OpenCC ``t2s``), character for character, so
+  the offsets still point into the original text: Whisper often writes Mandarin in
+  Traditional characters, people type Simplified, and both must match.
+* Runs of CJK characters are segmented into words by jieba in its search mode (words and
+  the shorter words inside them: 广州市 gives 广州, 州市, 广州市), since a run of Chinese
+  characters has no spaces to split at.
+* Everything else is split into words, lowercased, stripped of English stop words and
+  question words, and Porter-stemmed, as before.
+
+Bump :data:`ANALYZER_VERSION` when the terms change: derived indexes are then rebuilt.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from typing import Any, Iterator
+
+from whoosh.analysis import LowercaseFilter, StemFilter, StopFilter, Token, Tokenizer
+
+__all__ = ["ANALYZER_VERSION", "STOP_WORDS", "MixedTokenizer", "analyzer", "analyzed", "to_simplified", "CJK"]
+
+log = logging.getLogger(__name__)
+
+ANALYZER_VERSION = "cjk-1"
+
+# Whoosh's English stop words plus the question and function words that questions are
+# made of: "what is love" must not match every transcript that says "what".
+STOP_WORDS = frozenset("""
+a about above after again all also am an and any are as at be because been before being below between both
+but by can could did do does doing done during each few for from further had has have having he her here
+hers him his how i if in into is it its itself just me more most my no nor not now of off on once only or
+other our ours out over own please same she should so some such tbd tell than that the their theirs them
+then there these they this those through to too under until up us very was we were what when where which
+while who whom why will with would yet you your yours
+""".split()) | frozenset(
+    # Chinese function and question words (what questions are made of, in Simplified form)
+    "的 了 是 在 吗 呢 吧 啊 和 与 及 或 就 都 也 还 又 什么 怎么 怎样 如何 为什么 哪 哪里 哪儿 哪个 谁 多少 几 "
+    "这 那 这个 那个 有 没有 我 你 他 她 它 我们 你们 他们 请 说 讲 提到 视频 里 中".split())
+
+# CJK Unified Ideographs (with extension A and compatibility ideographs), kana and hangul
+CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
+_WORD = rf"[^\W{CJK}]"  # a word character of a script written with spaces
+_RUNS = re.compile(rf"([{CJK}]+)|({_WORD}+(?:\.?{_WORD}+)*)")
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+_lock = threading.Lock()
+_converter: Any = None
+_jieba: Any = None
+_ANALYZER: Any = None
+
+
+def to_simplified(text: str) -> str:
+    """``text`` with Traditional Chinese characters folded to Simplified, same length and offsets."""
+    global _converter
+    if not _HAN.search(text):
+        return text
+    if _converter is None:
+        import opencc
+
+        with _lock:
+            _converter = _converter or opencc.OpenCC("t2s")
+    out = _converter.convert(text)
+    if len(out) != len(text):  # a phrase conversion changed the length: fold character by character
+        out = "".join(_converter.convert(ch) if len(_converter.convert(ch)) == 1 else ch for ch in text)
+    return out
+
+
+def _segmenter() -> Any:
+    global _jieba
+    if _jieba is None:
+        with _lock:
+            if _jieba is None:
+                import jieba
+
+                from models.base import default_cache_dir
+
+                jieba.setLogLevel(logging.WARNING)
+                tokenizer = jieba.Tokenizer()
+                cache = default_cache_dir() / "jieba"
+                cache.mkdir(parents=True, exist_ok=True)
+                tokenizer.tmp_dir = str(cache)  # its dictionary cache: ours, not a shared /tmp file
+                tokenizer.initialize()
+                _jieba = tokenizer
+    return _jieba
+
+
+class MixedTokenizer(Tokenizer):
+    """Words of any script; CJK runs segmented by jieba (search mode), Traditional folded to Simplified."""
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self)
+
+    def __hash__(self) -> int:
+        return hash(type(self))
+
+    def __call__(self, value: str, positions: bool = False, chars: bool = False, keeporiginal: bool = False,
+                 removestops: bool = True, start_pos: int = 0, start_char: int = 0, tokenize: bool = True,
+                 mode: str = "", **kwargs: Any) -> Iterator[Token]:
+        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        if not tokenize:
+            token.original = token.text = value
+            token.boost, token.stopped = 1.0, False
+            if positions:
+                token.pos = start_pos
+            if chars:
+                token.startchar, token.endchar = start_char, start_char + len(value)
+            yield token
+            return
+        text = to_simplified(value)
+        pos = start_pos
+        for match in _RUNS.finditer(text):
+            if match.group(1):
+                base = match.start(1)
+                pieces = [(w, base + s, base + e) for w, s, e in _segmenter().tokenize(match.group(1), mode="search")]
+            else:
+                pieces = [(match.group(2), match.start(2), match.end(2))]
+            for word, start, end in pieces:
+                if not word.strip():
+                    continue
+                token.text = word
+                token.boost, token.stopped = 1.0, False
+                if keeporiginal:
+                    token.original = value[start:end]
+                if positions:
+                    token.pos = pos
+                    pos += 1
+                if chars:
+                    token.startchar, token.endchar = start_char + start, start_char + end
+                yield token
+
+
+def analyzer() -> Any:
+    """The Whoosh analyzer of keyword text (a callable yielding tokens), built once."""
+    global _ANALYZER
+    if _ANALYZER is None:
+        _ANALYZER = MixedTokenizer() | LowercaseFilter() | StopFilter(stoplist=STOP_WORDS, minsize=1) | StemFilter()
+    return _ANALYZER
+
+
+def analyzed(text: str) -> str:
+    """``text`` as the space-separated terms of :func:`analyzer` (what Tantivy indexes)."""
+    return " ".join(t.text for t in analyzer()(text) if t.text)
