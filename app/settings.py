@@ -109,8 +109,10 @@ SETTINGS: tuple[Setting, ...] = (
       ("auto", "float32", "bfloat16", "float16"), group="models"),
     S("transcriber", None, str, "Speech-to-text backend: faster-whisper or openai-whisper (default: the profile's).",
       group="models", optional=True),
-    S("whisper_model", None, str, "Whisper model: tiny.en, base, small, large-v3-turbo, ... or a directory "
-      "(default: tiny.en in the packaged profile, small in the full profile).", group="models", optional=True),
+    S("whisper_model", None, str, "Whisper model: base, small, large-v3-turbo (turbo), tiny.en, ... or a "
+      "directory (default: the multilingual base in the packaged profile, small in the full profile). tiny.en "
+      "(packaged too) is the fast choice for English-only libraries: about 3x faster on CPU, but it writes all "
+      "speech as English.", group="models", optional=True),
     S("transcriber_path", None, str, "Local copy of the Whisper weights (a CTranslate2 directory, or an "
       "openai-whisper .pt checkpoint).", group="models", optional=True),
     *_role("frame_embedder", "Image/text vector (CLIP)"),
@@ -131,8 +133,8 @@ SETTINGS: tuple[Setting, ...] = (
       "only), so visual content gets timestamps.", group="models"),
     S("reranker_instruction", "Given a web search query, retrieve relevant passages that answer the query", str,
       "The reranker's task instruction.", group="models"),
-    S("language", None, str, "Spoken language code (en, de, zh, ...); unset: detected per speech window.",
-      group="speech", optional=True),
+    S("language", None, str, "Spoken language code (en, de, zh, ...) of every video; unset: detected per "
+      "speech window (English-only models: en).", group="speech", optional=True),
     S("beam_size", 5, int, "Whisper beam size.", group="speech"),
     S("no_repeat_ngram_size", 6, int, "Whisper: forbid repeating token n-grams of this size against repetition "
       "loops (0: off). Below 5 it breaks real speech: 'what your country can do for you, ask what you can do "

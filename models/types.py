@@ -135,7 +135,16 @@ class Transcriber(Model, Protocol):
         language: str | None = None,
         word_timestamps: bool = False,
     ) -> Transcript:
-        """Transcribe mono float32 16 kHz audio; segment (and word) times are relative to its start."""
+        """Transcribe mono float32 16 kHz audio; segment (and word) times are relative to its start.
+
+        ``language`` None: the model detects it (English-only models always use ``en``).
+        """
+
+    def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
+        """The most probable language of mono float32 16 kHz audio (its first 30 s) and its probability.
+
+        An English-only model answers ``("en", 1.0)`` without running.
+        """
 
 
 @runtime_checkable

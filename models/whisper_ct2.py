@@ -54,6 +54,9 @@ class FasterWhisperTranscriber(LazyModel):
 
     @property
     def english_only(self) -> bool:
+        """True for English-only models (``*.en``); once loaded, the model itself says."""
+        if self._loaded:
+            return not self._model.model.is_multilingual
         return self.model_name.endswith(".en")
 
     def _load(self, location: ModelLocation, device: str) -> None:
@@ -96,3 +99,15 @@ class FasterWhisperTranscriber(LazyModel):
                 if s.text.strip()
             ]
         return Transcript(out, info.language, info.language_probability)
+
+    def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
+        self.load()
+        if self.english_only:
+            return "en", 1.0
+        audio = np.ascontiguousarray(audio, dtype=np.float32)
+        if audio.size == 0:
+            raise ValueError("detect_language needs audio, not an empty array")
+        with self._run_lock:
+            # One 30-s segment: the indexer passes the speech of one window (VAD-cut, at most ~30 s).
+            language, probability, _ = self._model.detect_language(audio, language_detection_segments=1)
+        return language, float(probability)

@@ -189,6 +189,24 @@ class OpenAIWhisperTranscriber(LazyModel):
         ]
         return Transcript(segments, result.get("language") or language, probability)
 
+    def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
+        self.load()
+        if self.english_only:
+            return "en", 1.0
+        audio = np.ascontiguousarray(audio, dtype=np.float32)
+        if audio.size == 0:
+            raise ValueError("detect_language needs audio, not an empty array")
+        import torch
+
+        with self._run_lock:
+            threads = torch.get_num_threads()
+            if self.cpu_threads > 0:
+                torch.set_num_threads(self.cpu_threads)
+            try:
+                return self._detect_language(audio)
+            finally:
+                torch.set_num_threads(threads)
+
     def _detect_language(self, audio: np.ndarray) -> tuple[str, float]:
         """The most probable language of the first 30 s and its probability, as openai-whisper detects it."""
         import torch

@@ -87,10 +87,13 @@ def library(tmp_path_factory, jfk_video) -> Path:
 
 @pytest.fixture(scope="session")
 def settings_env(tmp_path_factory) -> dict[str, str]:
-    """Environment for running videoqa with a private index and model cache."""
+    """Environment for running videoqa with a private index and model cache.
+
+    The library is English: Whisper tiny.en (several times faster than the default base) is enough.
+    """
     base = tmp_path_factory.mktemp("videoqa")
     return {"VIDEOQA_INDEX_DIR": str(base / "index"), "VIDEOQA_CACHE_DIR": str(base / "cache"),
-            "VIDEOQA_PROFILE": "packaged"}
+            "VIDEOQA_PROFILE": "packaged", "VIDEOQA_WHISPER_MODEL": "tiny.en"}
 
 
 @pytest.fixture(scope="session")
@@ -102,10 +105,10 @@ def qa(settings_env):
 
 @pytest.fixture(scope="session")
 def hub():
-    """The packaged models, loaded once for the tests that build their own indexes."""
-    from models import ModelHub, ModelsConfig
+    """The packaged models, loaded once for the tests that build their own indexes (English: tiny.en)."""
+    from models import ModelHub, ModelsConfig, RoleConfig
 
-    return ModelHub(ModelsConfig(profile="packaged"))
+    return ModelHub(ModelsConfig(profile="packaged", roles={"transcriber": RoleConfig(model="tiny.en")}))
 
 
 @pytest.fixture(scope="session")
@@ -158,3 +161,11 @@ class Server:
             self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def web_server(indexed, settings_env, tmp_path_factory):
+    """One `videoqa serve` over the indexed library, shared by the tests that only ask questions."""
+    srv = Server({**settings_env, "VIDEOQA_LIBRARY_DIR": str(tmp_path_factory.mktemp("web-library"))})
+    yield srv
+    srv.stop()

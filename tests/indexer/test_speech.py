@@ -37,9 +37,10 @@ def test_overlapping_windows_are_divided_at_the_centre():
 
 
 def _hub():
-    from models import ModelHub, ModelsConfig
+    from models import ModelHub, ModelsConfig, RoleConfig
 
-    return ModelHub(ModelsConfig(profile="packaged"))
+    # English speech: the fast English-only model (the multilingual default is tested in test_multilingual.py)
+    return ModelHub(ModelsConfig(profile="packaged", roles={"transcriber": RoleConfig(model="tiny.en")}))
 
 
 def test_split_speech_is_transcribed_once(shared_media):

@@ -58,7 +58,7 @@ class TranscriberContract:
 class TestFasterWhisperTinyEn(TranscriberContract):
     @pytest.fixture(scope="class")
     def transcriber(self, tmp_path_factory):
-        return _hub(tmp_path_factory).require("transcriber")
+        return _hub(tmp_path_factory, transcriber={"model": "tiny.en"}).require("transcriber")
 
 
 @pytest.mark.slow
