@@ -61,8 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("search", parents=[common], help="Find the videos and moments that match a question.")
     p.add_argument("query", nargs="?", help="The question (or use --queries).")
-    p.add_argument("--queries", metavar="FILE", help="One question per line ('-': standard input); "
-                   "one JSON object per line out, in order.")
+    p.add_argument("--queries", metavar="FILE", help="One question per line ('-': standard input). With --json, "
+                   "one object per line out, in order (a blank line gives no hits); the text output skips blank "
+                   "lines.")
     p.add_argument("--json", action="store_true", help="Print JSON.")
 
     p = sub.add_parser("ask", parents=[common], help="Answer a question, citing the video and the moment.")
@@ -146,9 +147,19 @@ def _print_report(report: Any, out: TextIO) -> None:
         out.write("Nothing changed: no model was loaded.\n")
 
 
+def _shown(text: str, limit: int = 80) -> str:
+    """``text`` safe to print on a terminal: control and invisible format characters escaped
+    (a NUL, an escape sequence or a right-to-left override would garble the screen), and at
+    most ``limit`` characters."""
+    shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+    if len(shown) > limit:
+        shown = f"{shown[:limit - 1]}… ({len(text)} characters)"
+    return shown
+
+
 def _print_hits(query: str, hits: Sequence[Any], out: TextIO) -> None:
     if not hits:
-        out.write(f"No video matches {query!r}.\n")
+        out.write(f"No video matches '{_shown(query)}'.\n")
         return
     for rank, hit in enumerate(hits, 1):
         channels = ", ".join(f"{k} {v:.2f}" for k, v in hit.channels.items())
@@ -173,13 +184,41 @@ def _print_models(info: dict[str, Any], out: TextIO) -> None:
 
 
 def _read_queries(name: str) -> list[str]:
-    if name == "-":
-        return [line.rstrip("\n") for line in sys.stdin]
+    """The lines of a file (or standard input), blank ones included; bytes that are not UTF-8
+    become U+FFFD, a byte-order mark is dropped."""
     try:
-        with open(name, encoding="utf-8", errors="replace") as fh:
-            return [line.rstrip("\n") for line in fh]
+        if name == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(name, "rb") as fh:
+                data = fh.read()
     except OSError as exc:
         raise VideoQAError(f"{name}: cannot read the queries file ({exc.strerror or exc})") from None
+    # Only \n, \r\n and \r end a line (str.splitlines would also split at form feeds, U+2028...).
+    lines = data.decode("utf-8-sig", errors="replace").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return lines[:-1] if lines[-1] == "" else lines
+
+
+def _json_line(obj: Any) -> str:
+    """One line of JSON; characters that some readers take for a line break (U+2028, U+2029,
+    U+0085) are escaped too, so every object stays on its own line."""
+    line = json.dumps(obj, ensure_ascii=False)
+    return line.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").replace("\x85", "\\u0085") + "\n"
+
+
+def _arg_text(text: str) -> str:
+    """A command-line argument as text: bytes that were not UTF-8 (kept by Python as lone
+    surrogates, which cannot be printed or written as JSON) become U+FFFD."""
+    return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
+
+
+def _question(text: str) -> str:
+    from retriever import clean_query
+
+    text = _arg_text(text)
+    if not clean_query(text):
+        raise VideoQAError("the question is empty: give some words to search for")
+    return text
 
 
 # -- commands ----------------------------------------------------------------------------
@@ -250,28 +289,30 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     if cmd == "search":
         top_k = settings.top_k
         if args.queries:
-            for query, hits in qa.search_many(_read_queries(args.queries), top_k):
+            queries = _read_queries(args.queries)
+            if not args.json:  # a blank line in the JSON output keeps it in step with the input
+                queries = [q for q in queries if q.strip()]
+            for query, hits in qa.search_many(queries, top_k):
                 if args.json:
-                    out.write(json.dumps({"query": query, "hits": [h.to_dict() for h in hits]},
-                                         ensure_ascii=False) + "\n")
+                    out.write(_json_line({"query": query, "hits": [h.to_dict() for h in hits]}))
                 else:
-                    out.write(f"## {query}\n")
+                    out.write(f"## {_shown(query)}\n")
                     _print_hits(query, hits, out)
                 out.flush()
             return 0
         if args.query is None:
             raise VideoQAError("give a question, or --queries FILE")
-        hits = qa.search(args.query, top_k)
+        query = _question(args.query)
+        hits = qa.search(query, top_k)
         if args.json:
-            out.write(json.dumps({"query": args.query, "hits": [h.to_dict() for h in hits]}, ensure_ascii=False)
-                      + "\n")
+            out.write(_json_line({"query": query, "hits": [h.to_dict() for h in hits]}))
         else:
-            _print_hits(args.query, hits, out)
+            _print_hits(query, hits, out)
         return 0
     if cmd == "ask":
-        answer = qa.ask(args.question, settings.top_k)
+        answer = qa.ask(_question(args.question), settings.top_k)
         if args.json:
-            out.write(json.dumps(answer.to_dict(), ensure_ascii=False) + "\n")
+            out.write(_json_line(answer.to_dict()))
         else:
             out.write(answer.answer + "\n")
             for c in answer.citations:
@@ -293,6 +334,9 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     _quiet_libraries()
+    for stream in (sys.stdout, sys.stderr):  # a terminal that cannot show a character gets an escape, not a crash
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
     cli = {s.name: getattr(args, s.name) for s in SETTINGS if hasattr(args, s.name)}

@@ -25,7 +25,7 @@ from indexer.pipeline import FileResult, IndexOptions, Indexer, IndexReport
 from indexer.speech import SpeechOptions
 from indexer.store import DerivedIndexes, KeywordOptions, VectorIndexOptions, writer_lock
 from models.hub import ModelHub, ModelsConfig, RoleConfig, report, resolve_profile
-from retriever import Hit, RetrievalOptions, Retriever
+from retriever import Hit, RetrievalOptions, Retriever, clean_query
 
 __all__ = ["VideoQA"]
 
@@ -177,6 +177,8 @@ class VideoQA:
             log.debug("warm-up failed", exc_info=True)
 
     def search(self, query: str, top_k: int | None = None) -> list[Hit]:
+        """The best videos for ``query``. Any string is a valid query (it is never parsed as
+        query syntax); one that is empty once cleaned (:func:`retriever.clean_query`) gives []."""
         return self.retriever.search(query, self.settings.top_k if top_k is None else top_k)
 
     def search_many(self, queries: Sequence[str], top_k: int | None = None) -> Iterator[tuple[str, list[Hit]]]:
@@ -199,6 +201,7 @@ class VideoQA:
         ...     if event.kind == "token": print(event.text, end="")
         ...     elif event.kind == "final": answer = event.answer
         """
+        question = clean_query(question)  # the answerer and reranker get the text search used
         hits = self.search(question, top_k)
         yield AnswerEvent("hits", hits=hits)
         yield from answer_events(question, hits, self.hub.get("answerer"), self.hub.get("reranker"))

@@ -290,11 +290,25 @@ class WhooshKeywordStore(KeywordStore):
         with self._lock:
             if self._ix is None:
                 if self.exists():
-                    self._ix = windex.open_dir(str(self.dir), schema=_whoosh_schema())
+                    self._ix = self._open_dir()
                 else:
                     self.dir.mkdir(parents=True, exist_ok=True)
                     self._ix = windex.create_in(str(self.dir), _whoosh_schema())
             return self._ix
+
+    def _open_dir(self) -> Any:
+        """Open the index, retrying briefly: a writer replacing its TOC file makes an open miss it for a moment."""
+        import time
+
+        from whoosh import index as windex
+
+        for attempt in range(10):
+            try:
+                return windex.open_dir(str(self.dir), schema=_whoosh_schema())
+            except (FileNotFoundError, windex.EmptyIndexError):
+                if attempt == 9:
+                    raise
+                time.sleep(0.05)
 
     def exists(self) -> bool:
         # (whoosh.index.exists_in would open the index without our schema: unpickling the stored one)

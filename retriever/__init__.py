@@ -3,7 +3,7 @@
 Public API: :class:`Retriever`, :class:`RetrievalOptions`, :class:`Hit`, :class:`ScoredMoment`.
 """
 
-from retriever.api import Hit, NoIndexError, RetrievalOptions, Retriever, ScoredMoment
+from retriever.api import Hit, NoIndexError, RetrievalOptions, Retriever, ScoredMoment, clean_query
 from retriever.fusion import FUSIONS, fuse
 
-__all__ = ["FUSIONS", "Hit", "NoIndexError", "RetrievalOptions", "Retriever", "ScoredMoment", "fuse"]
+__all__ = ["FUSIONS", "Hit", "NoIndexError", "RetrievalOptions", "Retriever", "ScoredMoment", "clean_query", "fuse"]

@@ -13,6 +13,8 @@ fused per video (:func:`retriever.fusion.fuse`).
 from __future__ import annotations
 
 import logging
+import re
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,15 +29,29 @@ from models.hub import ModelHub
 from retriever.fusion import fuse
 from retriever.keyword import KeywordSearcher, matched_spans
 
-__all__ = ["RetrievalOptions", "ScoredMoment", "Hit", "Retriever", "NoIndexError"]
+__all__ = ["RetrievalOptions", "ScoredMoment", "Hit", "Retriever", "NoIndexError", "clean_query"]
 
 log = logging.getLogger(__name__)
 
 CHANNELS = ("keyword", "semantic")
+OPEN_ATTEMPTS = 20  # opening the derived indexes while an indexer writes them (0.1 s apart)
 
 
 class NoIndexError(VideoQAError):
     """There is no index at the given directory yet."""
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def clean_query(text: str | None) -> str:
+    """A query as search and answering take it: control characters (NUL, escapes, tabs,
+    newlines) become spaces, lone surrogates (undecodable bytes of a command line, or
+    ``\\ud800`` sent as JSON) become U+FFFD, and the ends are stripped. Anything else, query
+    syntax included, is kept as it is: it is never parsed."""
+    text = _SURROGATE.sub("\ufffd", text or "")
+    return _CONTROL.sub(" ", text).strip()
 
 
 @dataclass(frozen=True)
@@ -116,7 +132,7 @@ class Retriever:
                 if not (self.index_dir / Catalog.FILENAME).exists():
                     raise NoIndexError(f"no index in {self.index_dir}; run: videoqa index PATH --index-dir "
                                        f"{self.index_dir}")
-                self._catalog = Catalog(self.index_dir, readonly=True)
+                self._catalog = self._open_catalog()
                 spaces = {}
                 for role, space in (("text_embedder", TEXT_SPACE), ("frame_embedder", IMAGE_SPACE)):
                     model = self.hub.get(role)
@@ -134,14 +150,38 @@ class Retriever:
                         derived = DerivedIndexes(self._catalog, self.options.vector_index, self.options.keyword_index)
                         generation = self._catalog.generation if derived.is_current() else -1
                     except IndexLockedError:
-                        if not derived.loads():
-                            raise IndexLockedError(
-                                f"{self.index_dir}: the keyword or vector index cannot be read while an indexer is "
-                                "writing; search again when it has finished, or run videoqa index --repair"
-                            ) from None
-                        log.info("an indexer is writing %s; searching what it has committed", self.index_dir)
+                        derived = self._load_while_writing(derived)
                 self._derived, self._generation = derived, generation
             return self._catalog, self._derived
+
+    def _load_while_writing(self, derived: DerivedIndexes) -> DerivedIndexes:
+        """An indexer holds the lock: search what it has committed. A file that it replaces just
+        as it is opened (Whoosh's table of contents, a merged segment) makes the open fail, so
+        a failed open is tried again, with what is on disk then, for up to ~2 s."""
+        for _ in range(OPEN_ATTEMPTS):
+            if derived.loads():
+                log.info("an indexer is writing %s; searching what it has committed", self.index_dir)
+                return derived
+            time.sleep(0.1)
+            derived = DerivedIndexes(self._catalog, self.options.vector_index, self.options.keyword_index)
+        raise IndexLockedError(f"{self.index_dir}: the keyword or vector index cannot be read while an indexer is "
+                               "writing; search again when it has finished, or run videoqa index --repair")
+
+    def _open_catalog(self) -> Catalog:
+        """The catalog, read-only; one that an indexer is creating this moment (its tables or
+        first rows not committed yet) is no index yet, not an SQLite error."""
+        catalog = None
+        try:
+            catalog = Catalog(self.index_dir, readonly=True)
+            if catalog.get_meta("schema_version") is not None:
+                return catalog
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+        if catalog is not None:
+            catalog.close()
+        raise NoIndexError(f"the index in {self.index_dir} is not ready yet (an indexer is creating it); "
+                           "search again in a moment")
 
     def close(self) -> None:
         with self._lock:
@@ -155,7 +195,7 @@ class Retriever:
 
     def matched_spans(self, query: str, text: str) -> list[tuple[int, int]]:
         """Character spans of ``text`` that match the words of ``query`` (for highlighting)."""
-        return matched_spans(self._open()[1].keywords, query, text)
+        return matched_spans(self._open()[1].keywords, clean_query(query), text)
 
     # -- channels ----------------------------------------------------------------------
     def _vector_channel(self, derived: DerivedIndexes, space: str, qvec: Any, floor: float,
@@ -206,12 +246,16 @@ class Retriever:
     def search(self, query: str, top_k: int = 3, *, timings: dict[str, float] | None = None) -> list[Hit]:
         """The ``top_k`` best videos for ``query`` with the moments that earned their score.
 
+        Any string is a valid query (see :func:`clean_query`; only the first
+        :data:`retriever.keyword.MAX_QUERY_TERMS` distinct words count for the keyword
+        channel); one that is empty once cleaned gives no hits.
+
         ``timings``, when given, receives the seconds spent per part: ``keyword``,
         ``semantic`` and ``visual`` (query embedding included), ``catalog`` (rows read for the
         results) and ``open`` (noticing and loading what an indexer committed).
         """
         clock = _Clock(timings)
-        query = (query or "").replace("\x00", " ").strip()
+        query = clean_query(query)
         if not query:
             return []
         catalog, derived = self._open()

@@ -15,6 +15,7 @@ from app.web.i18n import STRINGS, language_of, text
 from app.web.render import answer_html, cards_html, library_html, progress_html, status_html
 from indexer.media import VIDEO_EXTENSIONS
 from models.errors import VideoQAError
+from retriever import clean_query
 
 __all__ = ["build_blocks", "safe_name", "CSS", "SEEK_JS"]
 
@@ -90,7 +91,7 @@ def build_blocks(qa: VideoQA) -> Any:
 
     def ask(question: str, request: gr.Request) -> Iterator[tuple[str, str]]:
         lang = lang_of(request)
-        question = (question or "").strip()
+        question = clean_query(question)  # NUL, control characters, lone surrogates: as search takes it
         if not question:
             yield progress_html(text(lang, "empty_question")), ""
             return
