@@ -171,7 +171,7 @@ SETTINGS: tuple[Setting, ...] = (
     S("vector_index", "auto", str, "FAISS index of each vector space: flat (exact), ivf (approximate, 8-bit "
       "vectors: a quarter of the memory) or auto (flat up to vector_ivf_above vectors, then ivf). Changing it "
       "takes effect at the next index run or --repair.", ("auto", "flat", "ivf"), group="search"),
-    S("vector_ivf_above", 200_000, int, "With vector_index auto: vectors in a space above which it uses ivf.",
+    S("vector_ivf_above", 50_000, int, "With vector_index auto: vectors in a space above which it uses ivf.",
       group="search"),
     S("vector_nprobe", 48, int, "IVF lists searched per query (more: closer to exact, slower).", group="search"),
     S("host", "127.0.0.1", str, "Address the web UI binds to (0.0.0.0 opens it to the network: set auth).",

@@ -506,7 +506,7 @@ class VectorIndexOptions:
     """
 
     kind: str = "auto"  # auto | flat | ivf
-    ivf_above: int = 200_000
+    ivf_above: int = 50_000
     nprobe: int = 48
 
     def __post_init__(self) -> None:
