@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -65,3 +67,11 @@ def test_derived_indexes_rebuild_to_the_same_state(tmp_path):
         assert fresh.vector_store("text").ntotal == incremental == 4
         assert fresh.keywords.doc_keys() == docs_incremental
         assert len(docs_incremental) == 2 + 4  # two video documents, four moments
+
+
+def test_a_relative_index_dir_opens_read_only(tmp_path, monkeypatch):
+    with Catalog(tmp_path / "idx") as catalog:
+        _add(catalog, "a.mp4", ["hello"])
+    monkeypatch.chdir(tmp_path)
+    with Catalog(Path("idx"), readonly=True) as catalog:  # read-only opens by URI, which needs an absolute path
+        assert catalog.count_videos() == 1
