@@ -217,8 +217,16 @@ def indexed_languages(shared_media, tmp_path_factory, base_hub):
     report = Indexer(index_dir, base_hub).index([folder])
     assert report.ok, [r.to_dict() for r in report.failed]
     with Catalog(index_dir) as catalog:
-        return {Path(v.path).name: (v, [m for m in catalog.moments_of(v.id) if m.kind == "speech"])
-                for v in catalog.videos()}
+        rows = _Indexed({Path(v.path).name: (v, [m for m in catalog.moments_of(v.id) if m.kind == "speech"])
+                         for v in catalog.videos()})
+    rows.index_dir = index_dir
+    return rows
+
+
+class _Indexed(dict):
+    """{video name: (video, speech moments)} and the ``index_dir`` they are in."""
+
+    index_dir: Path
 
 
 def _text(moments) -> str:
@@ -276,3 +284,28 @@ def test_a_video_that_switches_from_english_to_german(indexed_languages):
         assert phrase in de_text, (phrase, de_text)
     assert v.language in ("en", "de")  # about 28 s of each: the one Whisper's segments make longer
     assert OFFSET - 0.5 <= moments[0].start and moments[-1].end <= OFFSET + 60.5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("question,videos,audio", [
+    ("广州房地产中介协会分析了什么", {"zh_aishell.mp4"}, "zh_aishell_BAC009S0724W0121.wav"),  # heard in Traditional
+    ("我在滨海新区有房吗", {"zh_funasr.mp4"}, "zh_funasr_binhai-xinqu.wav"),  # Whisper heard 冰台新区
+    ("跑步给身体健康带来什么", {"zh_paobu.mp4"}, "zh_paddlespeech_paobu.wav"),
+    ("bonjour, est-ce que vous allez bien", {"fr_bonjour.mp4"}, "fr_bonjour_vous_allez_bien.mp3"),
+    ("Genehmigung der Dokumentationsdateien", {"de.mp4", "en_de.mp4"}, None),
+])
+def test_found_by_a_question_in_its_language(indexed_languages, base_hub, shared_media, ground_truth, question,
+                                             videos, audio):
+    """Search itself (analyzer, engines, fusion) with questions in Chinese, French and German."""
+    from retriever.api import Retriever
+
+    hits = Retriever(indexed_languages.index_dir, base_hub).search(question, top_k=1)
+    assert hits and hits[0].name in videos, [(h.name, h.score) for h in hits]
+    best = hits[0].moments[0]
+    centre = (best.start + best.end) / 2
+    if audio is None:
+        _, moments = indexed_languages[hits[0].name]
+        assert any(m.start <= centre <= m.end for m in moments)
+        return
+    spans = _speech_spans(ground_truth[f"audio/{audio}"], _duration(shared_media / "audio" / audio))
+    assert any(OFFSET + a - 0.5 <= centre <= OFFSET + b + 0.5 for a, b in spans), (best.start, best.end, spans)
