@@ -68,7 +68,7 @@ def to_simplified(text: str) -> str:
             _converter = _converter or opencc.OpenCC("t2s")
     out = _converter.convert(text)
     if len(out) != len(text):  # a phrase conversion changed the length: fold character by character
-        out = "".join(_converter.convert(ch) if len(_converter.convert(ch)) == 1 else ch for ch in text)
+        out = "".join(folded if len(folded := _converter.convert(ch)) == 1 else ch for ch in text)
     return out
 
 

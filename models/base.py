@@ -13,7 +13,8 @@ from models.registry import role_spec
 from models.resolve import locate_weights
 from models.types import ModelLocation
 
-__all__ = ["LazyModel", "resolve_device", "resolve_dtype", "default_cache_dir", "quiet_transformers"]
+__all__ = ["LazyModel", "resolve_device", "resolve_dtype", "default_cache_dir", "quiet_transformers",
+           "language_audio"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,16 @@ def resolve_device(device: str) -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     except ImportError:  # pragma: no cover
         return "cpu"
+
+
+def language_audio(audio: Any) -> Any:
+    """``audio`` as the contiguous float32 array a Whisper language detection takes; empty is an error."""
+    import numpy as np
+
+    audio = np.ascontiguousarray(audio, dtype=np.float32)
+    if audio.size == 0:
+        raise ValueError("detect_language needs audio, not an empty array")
+    return audio
 
 
 def quiet_transformers() -> None:

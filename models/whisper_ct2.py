@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 
-from models.base import LazyModel
+from models.base import LazyModel, language_audio
 from models.types import ModelLocation, Transcript, TranscriptSegment, Word
 
 __all__ = ["FasterWhisperTranscriber", "WHISPER_HF_REPOS"]
@@ -104,9 +104,7 @@ class FasterWhisperTranscriber(LazyModel):
         self.load()
         if self.english_only:
             return "en", 1.0
-        audio = np.ascontiguousarray(audio, dtype=np.float32)
-        if audio.size == 0:
-            raise ValueError("detect_language needs audio, not an empty array")
+        audio = language_audio(audio)
         with self._run_lock:
             # One 30-s segment: the indexer passes the speech of one window (VAD-cut, at most ~30 s).
             language, probability, _ = self._model.detect_language(audio, language_detection_segments=1)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.base import LazyModel
+from models.base import LazyModel, language_audio
 from models.errors import ModelNotFoundError
 from models.types import ModelLocation, Transcript, TranscriptSegment, Word
 
@@ -193,9 +193,7 @@ class OpenAIWhisperTranscriber(LazyModel):
         self.load()
         if self.english_only:
             return "en", 1.0
-        audio = np.ascontiguousarray(audio, dtype=np.float32)
-        if audio.size == 0:
-            raise ValueError("detect_language needs audio, not an empty array")
+        audio = language_audio(audio)
         import torch
 
         with self._run_lock:
