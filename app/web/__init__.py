@@ -3,6 +3,7 @@
 * ``/media/video/{id}`` streams an indexed video (HTTP range requests, so the player can
   seek); ``/media/keyframe/{id}`` serves a keyframe's JPEG from the catalog. Only indexed
   files can be reached: ids, never paths, come from the browser.
+* ``/healthz`` answers ``{"status": "ok", "profile": ...}`` without a login (for health checks).
 * Binds 127.0.0.1 unless told otherwise; with ``auth`` (user:password) both the page and
   the media need a login.
 """
@@ -55,6 +56,12 @@ def build_app(qa: VideoQA) -> Any:
             request.cookies.get(f"access-token-unsecure-{cookie_id}")
         if inner is None or not token or inner.tokens.get(token) is None:
             raise HTTPException(status_code=401, detail="log in first")
+
+    # Routes added before the Gradio mount take precedence over its catch-all at "/".
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        """For container health checks and load balancers: cheap, no login, nothing about the library."""
+        return {"status": "ok", "profile": qa.profile}
 
     @app.get("/media/video/{video_id}")
     def media_video(video_id: int, request: Request) -> Any:

@@ -133,7 +133,7 @@ def build_blocks(qa: VideoQA) -> Any:
 
         def work() -> None:
             try:
-                outcome["report"] = qa.index(paths, force=force,
+                outcome["report"] = qa.index(paths, force=force, executor="local",
                                              on_file=lambda d, n, r: updates.put((d, n, r)))
             except VideoQAError as exc:
                 outcome["error"] = str(exc)

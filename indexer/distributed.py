@@ -1,0 +1,228 @@
+"""Per-video extraction on Ray workers; the catalog writer stays in the indexing process.
+
+``videoqa index --executor ray`` builds a :class:`RayExecutor`. It starts a pool of Ray
+actors; each builds its own :class:`~models.hub.ModelHub` from the same model settings,
+so every model is loaded once per worker and reused for every file that worker gets.
+A worker runs :func:`indexer.pipeline.extract` (decode, keyframes, VAD, speech,
+descriptions, vectors) on one file at a time and returns plain data; the indexing
+process, the only writer, commits each result to the catalog as it arrives.
+
+* Placement: with GPUs in the cluster (and ``device`` not ``cpu``) each worker reserves
+  ``gpus`` of one (1 unless set), else ``cpus`` CPUs; the pool has one worker per slot
+  that fits unless ``workers`` says otherwise.
+* Backpressure: at most ``in_flight`` files are queued per worker, so results never
+  pile up in the object store faster than the writer stores them.
+* Failures: a file that cannot be read comes back as a failure like in the local
+  executor. When a worker process dies (a crash in a native decoder, out of memory) its
+  files go once more to a fresh worker; a file that kills a second worker is reported
+  failed, and the batch goes on. A missing model stops the run, as it does locally.
+* The files must be readable at the same path on every node (a shared mount), and
+  videoqa must be installed on the nodes (the same image or environment as the driver).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections import deque
+from dataclasses import dataclass, replace
+from typing import Any, Iterable, Iterator
+
+from indexer.pipeline import Extraction, IndexOptions, Job, extract
+from models.errors import ConfigError, VideoQAError
+from models.hub import ModelHub, ModelsConfig
+
+__all__ = ["RayOptions", "RayExecutor"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    address: str | None = None  # None: $RAY_ADDRESS, else a new local Ray; "auto"; "ray://head:10001"
+    workers: int = 0  # 0: as many as the cluster's resources hold
+    cpus: float = 1.0  # CPUs reserved by each worker
+    gpus: float | None = None  # GPUs per worker; None: 1 when the cluster has GPUs (and device is not cpu)
+    in_flight: int = 2  # files queued per worker
+    local_cpus: int | None = None  # CPUs of a new local Ray (None: all of this machine's)
+
+
+class _Worker:
+    """The Ray actor: one model hub per worker process, one file at a time."""
+
+    def __init__(self, config: ModelsConfig, options: IndexOptions):
+        self.hub = ModelHub(config)
+        self.options = options
+
+    def extract(self, job: Job) -> Extraction:
+        try:
+            return extract(job, self.hub, self.options)
+        except VideoQAError as exc:  # plain text travels back; the writer stops the run
+            return Extraction(fatal=f"{exc} (on Ray worker {socket.gethostname()}, pid {os.getpid()})")
+
+    def describe(self) -> dict[str, Any]:
+        import ray
+        import torch
+
+        return {"host": socket.gethostname(), "pid": os.getpid(), "gpus": [str(g) for g in ray.get_gpu_ids()],
+                "torch_threads": torch.get_num_threads(), "models": self.hub.loaded()}
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        raise ConfigError("the ray executor needs Ray: pip install 'videoqa[cluster]' (or pip install ray)") from exc
+    return ray
+
+
+class RayExecutor:
+    """Runs :func:`~indexer.pipeline.extract` on a pool of Ray actors.
+
+    Uses the Ray of this process when it is already initialised; otherwise connects to
+    ``options.address`` (or ``$RAY_ADDRESS``) or starts a local Ray, and shuts down on
+    :meth:`close` what it started.
+    """
+
+    name = "ray"
+
+    def __init__(self, config: ModelsConfig, index_options: IndexOptions, options: RayOptions = RayOptions()):
+        ray = _ray()
+        self.options = options
+        self._started = False
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "include_dashboard": False}
+            if options.address is None and not os.environ.get("RAY_ADDRESS") and options.local_cpus:
+                kwargs["num_cpus"] = options.local_cpus
+            try:
+                ray.init(address=options.address, **kwargs)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                where = options.address or os.environ.get("RAY_ADDRESS") or "a new local Ray"
+                raise ConfigError(f"cannot start or reach Ray at {where}: {str(exc).splitlines()[0]}") from exc
+            self._started = True
+        resources = ray.cluster_resources()
+        cluster_gpus = float(resources.get("GPU", 0.0))
+        gpus = options.gpus
+        if gpus is None:
+            gpus = 1.0 if cluster_gpus >= 1 and config.device != "cpu" else 0.0
+        if gpus > 0 and config.device == "cpu":
+            raise ConfigError("ray_worker_gpus is set but device is cpu; set device to auto or cuda")
+        workers = options.workers
+        if workers <= 0:
+            workers = int(cluster_gpus // gpus) if gpus > 0 else int(float(resources.get("CPU", 1.0)) // options.cpus)
+            workers = max(1, workers)
+        elif gpus > 0 and workers * gpus > cluster_gpus or workers * options.cpus > float(resources.get("CPU", 0)):
+            log.warning("%d Ray workers of %g CPU and %g GPU do not fit in the cluster as it is (%s); the ones that "
+                        "do not fit wait for an autoscaler to add nodes", workers, options.cpus, gpus,
+                        ", ".join(f"{k} {v:g}" for k, v in sorted(resources.items()) if k in ("CPU", "GPU")))
+        if gpus > 0 and config.device == "auto":
+            config = replace(config, device="cuda")  # a GPU worker always sees its GPU
+        self.gpus = gpus
+        self._actor_class = ray.remote(_Worker).options(num_cpus=options.cpus, num_gpus=gpus, max_restarts=0)
+        self._args = (config, index_options)
+        self._actors = [self._new_actor() for _ in range(workers)]
+        self._replaced = 0
+        self._pending: dict[Any, tuple[Job, int, Any, int]] = {}  # object ref -> (job, slot, actor, attempt)
+        log.info("Ray executor: %d workers, %g CPU and %g GPU each", workers, options.cpus, gpus)
+
+    @property
+    def workers(self) -> int:
+        return len(self._actors)
+
+    def _new_actor(self) -> Any:
+        return self._actor_class.remote(*self._args)
+
+    def run(self, jobs: Iterable[Job]) -> Iterator[tuple[Job, Extraction]]:
+        ray = _ray()
+        from ray.exceptions import OutOfMemoryError, RayActorError, WorkerCrashedError
+
+        died = (RayActorError, WorkerCrashedError, OutOfMemoryError)
+        source = iter(jobs)
+        retry: deque[tuple[Job, int]] = deque()
+        load = [0] * len(self._actors)
+        exhausted = False
+        try:
+            while True:
+                while len(self._pending) < len(self._actors) * self.options.in_flight:
+                    if retry:
+                        job, attempt = retry.popleft()
+                    elif not exhausted:
+                        job = next(source, None)  # identifies the next file (the writer's work)
+                        if job is None:
+                            exhausted = True
+                            continue
+                        attempt = 0
+                    else:
+                        break
+                    slot = min(range(len(self._actors)), key=load.__getitem__)
+                    actor = self._actors[slot]
+                    self._pending[actor.extract.remote(job)] = (job, slot, actor, attempt)
+                    load[slot] += 1
+                if not self._pending:
+                    return
+                (ref,), _ = ray.wait(list(self._pending), num_returns=1)
+                job, slot, actor, attempt = self._pending.pop(ref)
+                load[slot] -= 1
+                try:
+                    extraction = ray.get(ref)
+                except died as exc:
+                    if self._actors[slot] is actor:  # the first of its files to report it: a new worker
+                        self._replace(slot)
+                    if attempt == 0:  # perhaps another file killed it: once more, on a fresh worker
+                        log.warning("%s: the Ray worker died (%s); trying the file on another worker", job.path,
+                                    type(exc).__name__)
+                        retry.append((job, 1))
+                        continue
+                    extraction = Extraction(failure=("extract", "the Ray worker extracting this file died twice "
+                                                     f"({type(exc).__name__}); a crash in a decoder or out of "
+                                                     "memory: see the Ray logs"))
+                except ray.exceptions.RayError as exc:  # e.g. a result that could not be sent back
+                    first = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
+                    extraction = Extraction(failure=("extract", f"Ray failed on this file: {type(exc).__name__}: "
+                                                     f"{first}"[:300]))
+                yield job, extraction
+        finally:  # finished, or the writer stopped (interrupt, a missing model): drop what is queued
+            for ref in self._pending:
+                ray.cancel(ref, force=False)
+            self._pending.clear()
+
+    def _replace(self, slot: int) -> None:
+        ray = _ray()
+        self._replaced += 1
+        if self._replaced > 2 * len(self._actors) + 2:
+            raise VideoQAError(f"Ray workers keep dying ({self._replaced} so far); see the Ray logs "
+                               "(out of memory? a node lost?)")
+        old = self._actors[slot]
+        self._actors[slot] = self._new_actor()
+        ray.kill(old, no_restart=True)
+
+    def worker_info(self) -> list[dict[str, Any]]:
+        """Host, pid, GPUs, torch threads and loaded models of each worker."""
+        ray = _ray()
+        return ray.get([a.describe.remote() for a in self._actors], timeout=60)
+
+    def models_loaded(self) -> list[dict[str, Any]]:
+        """The models loaded by the workers (each listed once, with how many workers hold it)."""
+        try:
+            infos = self.worker_info()
+        except Exception as exc:  # the report goes on without it
+            log.warning("could not ask the Ray workers which models they loaded: %s", exc)
+            return []
+        seen: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for info in infos:
+            for model in info["models"]:
+                key = (model["role"], model["backend"], model["model"])
+                entry = seen.setdefault(key, {**model, "workers": 0})
+                entry["workers"] += 1
+        return list(seen.values())
+
+    def close(self) -> None:
+        ray = _ray()
+        if not ray.is_initialized():
+            return
+        for actor in self._actors:
+            ray.kill(actor, no_restart=True)
+        self._actors = []
+        if self._started:
+            ray.shutdown()

@@ -1,0 +1,178 @@
+"""The Ray executor: the same catalog as the local executor, failures kept per file, dead workers replaced.
+
+A local Ray with 2 CPUs is started once for the module (about 3 s); each worker loads
+the packaged models once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer.catalog import Catalog
+from indexer.pipeline import IndexOptions, Indexer
+from indexer.schema import IMAGE_SPACE, TEXT_SPACE
+
+ray = pytest.importorskip("ray")
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE_MEDIA = ROOT / "sample_media"
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A local Ray with 2 CPUs, as on a small machine; shut down after the module."""
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory) -> Path:
+    """sample_media's videos, in a folder of the test's own (the same bytes)."""
+    folder = tmp_path_factory.mktemp("samples")
+    for video in sorted(SAMPLE_MEDIA.glob("*.mp4")):
+        shutil.copy(video, folder / video.name)
+    return folder
+
+
+def snapshot(index_dir: Path) -> dict:
+    """Everything the catalog holds about each video, keyed by path (ids and run times left out)."""
+    out = {}
+    with Catalog(index_dir, readonly=True) as catalog:
+        text_by_id, image_by_id = (dict(zip(ids.tolist(), matrix))
+                                   for ids, matrix in map(catalog.vectors, (TEXT_SPACE, IMAGE_SPACE)))
+        for video in catalog.videos():
+            moments = catalog.moments_of(video.id)
+            keyframes = catalog.keyframes_of(video.id)
+            out[video.path] = {
+                "content_id": video.content_id,
+                "media": (round(video.duration, 3), round(video.fps, 3), video.width, video.height, video.has_audio,
+                          video.language),
+                "moments": [(round(m.start, 3), round(m.end, 3), m.kind, m.text, m.language) for m in moments],
+                "keyframes": [(round(k.t, 3), k.width, k.height, k.jpeg) for k in keyframes],
+                "text_vectors": [text_by_id[m.id] for m in moments if m.id in text_by_id],
+                "image_vectors": [image_by_id[k.id] for k in keyframes if k.id in image_by_id],
+            }
+    return out
+
+
+def assert_same_catalog(a: dict, b: dict) -> None:
+    assert sorted(a) == sorted(b)
+    for path in a:
+        for key in ("content_id", "media", "moments", "keyframes"):
+            assert a[path][key] == b[path][key], (path, key)
+        for key in ("text_vectors", "image_vectors"):
+            assert len(a[path][key]) == len(b[path][key]), (path, key)
+            for x, y in zip(a[path][key], b[path][key]):
+                np.testing.assert_allclose(x, y, atol=1e-4, err_msg=f"{path} {key}")
+
+
+@pytest.fixture(scope="module")
+def local_index(hub, samples, tmp_path_factory) -> tuple[Path, dict]:
+    index_dir = tmp_path_factory.mktemp("local-index")
+    report = Indexer(index_dir, hub).index([samples])
+    assert report.ok and report.count("indexed") == 4, report.to_dict()
+    return index_dir, snapshot(index_dir)
+
+
+def test_ray_executor_builds_the_same_catalog_as_the_local_one(local_ray, hub, samples, local_index, tmp_path):
+    from indexer.distributed import RayExecutor
+
+    executor = RayExecutor(hub.config, IndexOptions())
+    try:
+        assert executor.workers == 2  # one per CPU of the local Ray
+        report = Indexer(tmp_path, hub, executor=executor).index([samples])
+        info = executor.worker_info()
+    finally:
+        executor.close()
+    assert report.ok and report.count("indexed") == 4, report.to_dict()
+    assert all(r.moments > 0 and r.keyframes > 0 for r in report.results)
+    snap = snapshot(tmp_path)
+    assert snap, "nothing was indexed"
+    assert_same_catalog(local_index[1], snap)
+    # The models ran in the workers, each loaded once per worker, and never in this process.
+    assert not hub.loaded() or all(m["role"] != "transcriber" or m["model"] == "tiny.en" for m in hub.loaded())
+    assert len({w["pid"] for w in info}) == 2 and os.getpid() not in {w["pid"] for w in info}
+    for worker in info:
+        roles = [m["role"] for m in worker["models"]]
+        assert len(roles) == len(set(roles)), roles
+        assert {"transcriber", "voice_activity", "text_embedder"} <= set(roles)
+    loaded = {m["role"]: m for m in report.models_loaded}
+    assert loaded["transcriber"]["model"] == "tiny.en" and 1 <= loaded["transcriber"]["workers"] <= 2
+
+
+def test_ray_run_again_skips_and_reports_bad_files(local_ray, hub, samples, tmp_path):
+    """A broken file fails alone, with its name and the problem; indexed files are skipped next time."""
+    from indexer.distributed import RayExecutor
+
+    folder = tmp_path / "videos"
+    shutil.copytree(samples, folder)
+    good = sorted(folder.glob("*.mp4"))
+    (folder / "broken.mp4").write_bytes(good[0].read_bytes()[: 3000])  # cut inside the first boxes
+    (folder / "noise.mkv").write_bytes(os.urandom(50_000))
+    index_dir = tmp_path / "index"
+    executor = RayExecutor(hub.config, IndexOptions())
+    try:
+        first = Indexer(index_dir, hub, executor=executor).index([folder])
+        # A copy of an indexed file in the same batch is found by its content, not indexed twice.
+        shutil.copy(good[1], folder / "copy.mp4")
+        second = Indexer(index_dir, hub, executor=executor).index([folder])
+    finally:
+        executor.close()
+    by_name = {Path(r.path).name: r for r in first.results}
+    assert first.count("indexed") == 4 and first.count("failed") == 2
+    for name in ("broken.mp4", "noise.mkv"):
+        assert by_name[name].status == "failed" and by_name[name].reason and by_name[name].stage == "probe"
+    again = {Path(r.path).name: r for r in second.results}
+    assert all(again[p.name].status == "skipped" and again[p.name].reason == "unchanged" for p in good)
+    assert again["copy.mp4"].status == "skipped" and again["copy.mp4"].reason.startswith("same content as")
+    with Catalog(index_dir, readonly=True) as catalog:
+        assert catalog.count_videos() == 4
+        assert {Path(f["path"]).name for f in catalog.failures()} == {"broken.mp4", "noise.mkv"}
+
+
+def test_a_dead_worker_is_replaced_and_its_files_are_extracted_again(local_ray, hub, samples, local_index,
+                                                                     tmp_path):
+    from indexer.distributed import RayExecutor, RayOptions
+
+    executor = RayExecutor(hub.config, IndexOptions(), RayOptions(workers=1, in_flight=4))
+    killed = []
+
+    def kill_after_first(done, total, result):
+        if not killed:  # the worker still holds the other files of the batch
+            killed.append(executor._actors[0])
+            ray.kill(executor._actors[0], no_restart=True)
+
+    try:
+        report = Indexer(tmp_path, hub, executor=executor).index([samples], on_file=kill_after_first)
+        assert executor._actors[0] is not killed[0]
+    finally:
+        executor.close()
+    assert report.ok and report.count("indexed") == 4, report.to_dict()
+    assert_same_catalog(local_index[1], snapshot(tmp_path))
+
+
+def test_cli_index_with_the_ray_executor(local_ray, samples, local_index, tmp_path):
+    """videoqa index --executor ray --ray-address ADDR, on the Ray this module started."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "VIDEOQA_PROFILE": "packaged", "VIDEOQA_WHISPER_MODEL": "tiny.en",
+           "VIDEOQA_CACHE_DIR": str(tmp_path / "cache")}
+    out = subprocess.run(
+        [sys.executable, "-m", "app.cli", "index", str(samples), "--index-dir", str(tmp_path / "index"),
+         "--executor", "ray", "--ray-address", local_ray, "--json"],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads(out.stdout)
+    assert report["indexed"] == 4 and report["failed"] == 0
+    assert_same_catalog(local_index[1], snapshot(tmp_path / "index"))
