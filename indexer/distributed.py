@@ -33,7 +33,7 @@ from indexer.pipeline import Extraction, IndexOptions, Job, extract
 from models.errors import ConfigError, VideoQAError
 from models.hub import ModelHub, ModelsConfig
 
-__all__ = ["RayOptions", "RayExecutor"]
+__all__ = ["RayOptions", "RayExecutor", "plan_workers"]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,55 @@ class _Worker:
                 "torch_threads": torch.get_num_threads(), "models": self.hub.loaded()}
 
 
+def plan_workers(resources: dict[str, float], device: str, options: RayOptions,
+                 *, fixed: bool = False) -> tuple[int, float]:
+    """(workers, GPUs per worker) for a cluster with ``resources`` (``ray.cluster_resources()``).
+
+    GPU workers when the cluster has a GPU and ``device`` allows it (``options.gpus``
+    overrides), one per GPU share that fits; else one per ``options.cpus`` CPUs. Workers
+    that do not fit wait for an autoscaler, unless the cluster is ``fixed`` (a local Ray
+    started for this run), where they could never start: an error.
+    """
+    cluster_cpus, cluster_gpus = float(resources.get("CPU", 0.0)), float(resources.get("GPU", 0.0))
+    gpus = options.gpus
+    if gpus is None:
+        gpus = 1.0 if cluster_gpus >= 1 and device != "cpu" else 0.0
+    if gpus < 0 or options.cpus <= 0:
+        raise ConfigError(f"a Ray worker needs a positive number of CPUs and no negative GPUs (cpus {options.cpus:g}, "
+                          f"gpus {gpus:g})")
+    if gpus > 0 and device == "cpu":
+        raise ConfigError("ray_worker_gpus is set but device is cpu; set device to auto or cuda")
+    workers = options.workers
+    if workers <= 0:
+        fit = cluster_gpus // gpus if gpus > 0 else cluster_cpus // options.cpus
+        if gpus > 0:
+            fit = min(fit, cluster_cpus // options.cpus)
+        workers = max(1, int(fit))
+    if workers * gpus > cluster_gpus or workers * options.cpus > cluster_cpus:
+        what = f"{workers} Ray workers of {options.cpus:g} CPU and {gpus:g} GPU"
+        have = f"{cluster_cpus:g} CPU and {cluster_gpus:g} GPU"
+        if fixed:
+            raise ConfigError(f"{what} do not fit in the local Ray ({have}); lower ray_workers, ray_worker_cpus or "
+                              "ray_worker_gpus")
+        log.warning("%s do not fit in the cluster as it is (%s); those that do not fit wait for an autoscaler to "
+                    "add nodes", what, have)
+    return workers, gpus
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast, in one line, when a ``host:port`` Ray address does not answer (Ray itself retries for minutes)."""
+    hostport = address.removeprefix("ray://").rstrip("/")
+    if address == "auto" or ":" not in hostport:
+        return
+    host, _, port = hostport.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+        raise ConfigError(f"cannot reach Ray at {address}: {why} (is the cluster's head running, and is this its "
+                          "GCS port, 6379, or its Ray Client port, 10001?)") from None
+
+
 def _ray() -> Any:
     try:
         import ray
@@ -92,36 +141,34 @@ class RayExecutor:
         self.options = options
         self._started = False
         if not ray.is_initialized():
-            kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "include_dashboard": False}
-            if options.address is None and not os.environ.get("RAY_ADDRESS") and options.local_cpus:
-                kwargs["num_cpus"] = options.local_cpus
+            kwargs: dict[str, Any] = {"logging_level": logging.WARNING}
+            address = options.address or os.environ.get("RAY_ADDRESS") or None
+            if address:
+                _check_reachable(address)
+            else:  # a new local Ray, for this run only
+                kwargs["include_dashboard"] = False
+                if options.local_cpus:
+                    kwargs["num_cpus"] = options.local_cpus
             try:
                 ray.init(address=options.address, **kwargs)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 where = options.address or os.environ.get("RAY_ADDRESS") or "a new local Ray"
                 raise ConfigError(f"cannot start or reach Ray at {where}: {str(exc).splitlines()[0]}") from exc
             self._started = True
-        resources = ray.cluster_resources()
-        cluster_gpus = float(resources.get("GPU", 0.0))
-        gpus = options.gpus
-        if gpus is None:
-            gpus = 1.0 if cluster_gpus >= 1 and config.device != "cpu" else 0.0
-        if gpus > 0 and config.device == "cpu":
-            raise ConfigError("ray_worker_gpus is set but device is cpu; set device to auto or cuda")
-        workers = options.workers
-        if workers <= 0:
-            workers = int(cluster_gpus // gpus) if gpus > 0 else int(float(resources.get("CPU", 1.0)) // options.cpus)
-            workers = max(1, workers)
-        elif gpus > 0 and workers * gpus > cluster_gpus or workers * options.cpus > float(resources.get("CPU", 0)):
-            log.warning("%d Ray workers of %g CPU and %g GPU do not fit in the cluster as it is (%s); the ones that "
-                        "do not fit wait for an autoscaler to add nodes", workers, options.cpus, gpus,
-                        ", ".join(f"{k} {v:g}" for k, v in sorted(resources.items()) if k in ("CPU", "GPU")))
+        try:
+            local = self._started and not (options.address or os.environ.get("RAY_ADDRESS"))
+            workers, gpus = plan_workers(ray.cluster_resources(), config.device, options, fixed=local)
+        except ConfigError:
+            self.close()
+            raise
         if gpus > 0 and config.device == "auto":
             config = replace(config, device="cuda")  # a GPU worker always sees its GPU
         self.gpus = gpus
         self._actor_class = ray.remote(_Worker).options(num_cpus=options.cpus, num_gpus=gpus, max_restarts=0)
         self._args = (config, index_options)
-        self._actors = [self._new_actor() for _ in range(workers)]
+        self._starting: dict[Any, int] = {}  # start-up reference -> slot, until the worker is up
+        self._ready: set[int] = set()
+        self._actors = [self._new_actor(slot) for slot in range(workers)]
         self._replaced = 0
         self._pending: dict[Any, tuple[Job, int, Any, int]] = {}  # object ref -> (job, slot, actor, attempt)
         log.info("Ray executor: %d workers, %g CPU and %g GPU each", workers, options.cpus, gpus)
@@ -130,10 +177,12 @@ class RayExecutor:
     def workers(self) -> int:
         return len(self._actors)
 
-    def _new_actor(self) -> Any:
-        return self._actor_class.remote(*self._args)
-
     def run(self, jobs: Iterable[Job]) -> Iterator[tuple[Job, Extraction]]:
+        """Extract ``jobs`` on the pool; yields each (job, extraction) as soon as it is done.
+
+        Files go only to workers that have started (a worker waiting for resources, say
+        for an autoscaler to add a GPU node, gets none), at most ``in_flight`` each.
+        """
         ray = _ray()
         from ray.exceptions import OutOfMemoryError, RayActorError, WorkerCrashedError
 
@@ -142,26 +191,39 @@ class RayExecutor:
         retry: deque[tuple[Job, int]] = deque()
         load = [0] * len(self._actors)
         exhausted = False
+        waited = 0.0
         try:
             while True:
-                while len(self._pending) < len(self._actors) * self.options.in_flight:
+                while retry or not exhausted:
+                    free = [i for i in self._ready if load[i] < self.options.in_flight]
+                    if not free:
+                        break
                     if retry:
                         job, attempt = retry.popleft()
-                    elif not exhausted:
+                    else:
                         job = next(source, None)  # identifies the next file (the writer's work)
                         if job is None:
                             exhausted = True
-                            continue
+                            break
                         attempt = 0
-                    else:
-                        break
-                    slot = min(range(len(self._actors)), key=load.__getitem__)
+                    slot = min(free, key=load.__getitem__)
                     actor = self._actors[slot]
                     self._pending[actor.extract.remote(job)] = (job, slot, actor, attempt)
                     load[slot] += 1
-                if not self._pending:
+                if not self._pending and exhausted and not retry:
                     return
-                (ref,), _ = ray.wait(list(self._pending), num_returns=1)
+                refs = list(self._pending) + list(self._starting)
+                done, _ = ray.wait(refs, num_returns=1, timeout=None if self._pending else 30.0)
+                if not done:  # no worker has started yet
+                    waited += 30.0
+                    log.warning("waiting for Ray workers to start (%.0f s so far; %d asked for, %g CPU and %g GPU "
+                                "each): does the cluster have the resources?", waited, len(self._actors),
+                                self.options.cpus, self.gpus)
+                    continue
+                ref = done[0]
+                if ref in self._starting:
+                    self._started_or_replaced(ref)
+                    continue
                 job, slot, actor, attempt = self._pending.pop(ref)
                 load[slot] -= 1
                 try:
@@ -187,20 +249,38 @@ class RayExecutor:
                 ray.cancel(ref, force=False)
             self._pending.clear()
 
+    def _started_or_replaced(self, ref: Any) -> None:
+        """A worker's start-up finished: it takes files from now on, or is replaced if it failed to start."""
+        ray = _ray()
+        slot = self._starting.pop(ref)
+        try:
+            ray.get(ref)
+        except ray.exceptions.RayError as exc:
+            log.warning("a Ray worker failed to start (%s); starting another", type(exc).__name__)
+            self._replace(slot)
+            return
+        self._ready.add(slot)
+
+    def _new_actor(self, slot: int) -> Any:
+        actor = self._actor_class.remote(*self._args)
+        self._starting[actor.__ray_ready__.remote()] = slot
+        return actor
+
     def _replace(self, slot: int) -> None:
         ray = _ray()
         self._replaced += 1
         if self._replaced > 2 * len(self._actors) + 2:
             raise VideoQAError(f"Ray workers keep dying ({self._replaced} so far); see the Ray logs "
                                "(out of memory? a node lost?)")
+        self._ready.discard(slot)
         old = self._actors[slot]
-        self._actors[slot] = self._new_actor()
+        self._actors[slot] = self._new_actor(slot)
         ray.kill(old, no_restart=True)
 
     def worker_info(self) -> list[dict[str, Any]]:
         """Host, pid, GPUs, torch threads and loaded models of each worker."""
         ray = _ray()
-        return ray.get([a.describe.remote() for a in self._actors], timeout=60)
+        return ray.get([self._actors[i].describe.remote() for i in sorted(self._ready)], timeout=60)
 
     def models_loaded(self) -> list[dict[str, Any]]:
         """The models loaded by the workers (each listed once, with how many workers hold it)."""
@@ -221,7 +301,7 @@ class RayExecutor:
         ray = _ray()
         if not ray.is_initialized():
             return
-        for actor in self._actors:
+        for actor in getattr(self, "_actors", []):
             ray.kill(actor, no_restart=True)
         self._actors = []
         if self._started:

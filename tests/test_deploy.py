@@ -276,3 +276,53 @@ def test_the_deploy_guide_names_real_settings_and_services():
     setting_names = {s.name for s in SETTINGS}
     for name in ("keyword_tantivy_above", "vector_ivf_above", "vector_index", "vector_nprobe", "keyword_engine"):
         assert f"`{name}" in guide and name in setting_names, name
+
+
+# -- KubeRay ------------------------------------------------------------------------------------
+
+RAYJOB = yaml.safe_load((ROOT / "deploy" / "kuberay" / "rayjob.yaml").read_text())
+
+
+def rayjob_pods() -> list[dict]:
+    cluster = RAYJOB["spec"]["rayClusterSpec"]
+    return [cluster["headGroupSpec"]["template"]["spec"],
+            *(group["template"]["spec"] for group in cluster["workerGroupSpecs"])]
+
+
+def test_the_rayjob_entrypoint_is_a_valid_videoqa_command():
+    from app.cli import build_parser
+
+    argv = shlex.split(RAYJOB["spec"]["entrypoint"])
+    assert argv[0] == "videoqa"
+    args = build_parser().parse_args(argv[1:])
+    assert args.command == "index" and args.paths == [Path("/videos")]
+    assert (args.executor, args.ray_address) == ("ray", "auto")
+
+
+def test_rayjob_pods_share_image_and_videos_path_and_only_the_head_writes_the_index():
+    head, *workers = rayjob_pods()
+    assert workers
+    images = {c["image"] for pod in rayjob_pods() for c in pod["containers"]}
+    assert len(images) == 1  # driver, head and workers run the same Ray, Python and videoqa
+    for pod in rayjob_pods():
+        (container,) = pod["containers"]
+        mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+        assert mounts["/videos"]["readOnly"] is True
+        claims = {v["name"]: v["persistentVolumeClaim"] for v in pod["volumes"]}
+        assert claims[mounts["/videos"]["name"]]["claimName"] == "videoqa-videos"
+        env = {e["name"]: e["value"] for e in container["env"]}
+        assert {n for n in env if n.startswith("VIDEOQA_")} <= SETTING_ENVS
+        assert env["HF_HUB_OFFLINE"] == "1"
+        if pod is head:
+            assert mounts[env["VIDEOQA_INDEX_DIR"]].get("readOnly") is not True
+        else:
+            assert env["VIDEOQA_INDEX_DIR"] not in mounts  # workers never touch the index
+            assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert RAYJOB["spec"]["rayClusterSpec"]["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"
+
+
+def test_the_kuberay_image_adds_rays_server_parts_at_the_installed_version():
+    text = (ROOT / "deploy" / "kuberay" / "Dockerfile").read_text()
+    assert re.search(r"^FROM \$\{BASE\}$", text, re.M)
+    assert """"ray[default]==$(python -c 'import ray; print(ray.__version__)')\"""" in text
+    assert "wget" in text and re.search(r"^USER videoqa$", text, re.M)

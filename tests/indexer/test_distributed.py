@@ -22,8 +22,6 @@ from indexer.schema import IMAGE_SPACE, TEXT_SPACE
 
 ray = pytest.importorskip("ray")
 
-pytestmark = pytest.mark.slow
-
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_MEDIA = ROOT / "sample_media"
 
@@ -87,6 +85,7 @@ def local_index(hub, samples, tmp_path_factory) -> tuple[Path, dict]:
     return index_dir, snapshot(index_dir)
 
 
+@pytest.mark.slow
 def test_ray_executor_builds_the_same_catalog_as_the_local_one(local_ray, hub, samples, local_index, tmp_path):
     from indexer.distributed import RayExecutor
 
@@ -113,6 +112,7 @@ def test_ray_executor_builds_the_same_catalog_as_the_local_one(local_ray, hub, s
     assert loaded["transcriber"]["model"] == "tiny.en" and 1 <= loaded["transcriber"]["workers"] <= 2
 
 
+@pytest.mark.slow
 def test_ray_run_again_skips_and_reports_bad_files(local_ray, hub, samples, tmp_path):
     """A broken file fails alone, with its name and the problem; indexed files are skipped next time."""
     from indexer.distributed import RayExecutor
@@ -143,6 +143,7 @@ def test_ray_run_again_skips_and_reports_bad_files(local_ray, hub, samples, tmp_
         assert {Path(f["path"]).name for f in catalog.failures()} == {"broken.mp4", "noise.mkv"}
 
 
+@pytest.mark.slow
 def test_a_dead_worker_is_replaced_and_its_files_are_extracted_again(local_ray, hub, samples, local_index,
                                                                      tmp_path):
     from indexer.distributed import RayExecutor, RayOptions
@@ -164,6 +165,7 @@ def test_a_dead_worker_is_replaced_and_its_files_are_extracted_again(local_ray, 
     assert_same_catalog(local_index[1], snapshot(tmp_path))
 
 
+@pytest.mark.slow
 def test_cli_index_with_the_ray_executor(local_ray, samples, local_index, tmp_path):
     """videoqa index --executor ray --ray-address ADDR, on the Ray this module started."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "VIDEOQA_PROFILE": "packaged", "VIDEOQA_WHISPER_MODEL": "tiny.en",
@@ -176,3 +178,51 @@ def test_cli_index_with_the_ray_executor(local_ray, samples, local_index, tmp_pa
     report = json.loads(out.stdout)
     assert report["indexed"] == 4 and report["failed"] == 0
     assert_same_catalog(local_index[1], snapshot(tmp_path / "index"))
+
+
+@pytest.mark.parametrize("resources, device, options, expected", [
+    ({"CPU": 2.0}, "auto", {}, (2, 0.0)),  # this machine: one worker per CPU
+    ({"CPU": 16.0}, "auto", {"cpus": 4}, (4, 0.0)),
+    ({"CPU": 32.0, "GPU": 4.0}, "auto", {}, (4, 1.0)),  # one worker per GPU
+    ({"CPU": 32.0, "GPU": 4.0}, "auto", {"gpus": 0.5}, (8, 0.5)),  # two share a GPU
+    ({"CPU": 2.0, "GPU": 4.0}, "auto", {"gpus": 0.5}, (2, 0.5)),  # CPUs limit the GPU workers too
+    ({"CPU": 32.0, "GPU": 4.0}, "cpu", {}, (32, 0.0)),  # device cpu: GPUs are left alone
+    ({"CPU": 32.0, "GPU": 4.0}, "auto", {"workers": 3}, (3, 1.0)),
+    ({"CPU": 0.5}, "auto", {}, (1, 0.0)),  # at least one worker
+])
+def test_plan_workers(resources, device, options, expected):
+    from indexer.distributed import RayOptions, plan_workers
+
+    assert plan_workers(resources, device, RayOptions(**options)) == expected
+
+
+def test_plan_workers_refuses_contradictions():
+    from indexer.distributed import RayOptions, plan_workers
+    from models.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="device is cpu"):
+        plan_workers({"CPU": 4.0, "GPU": 1.0}, "cpu", RayOptions(gpus=1.0))
+    with pytest.raises(ConfigError, match="positive number of CPUs"):
+        plan_workers({"CPU": 4.0}, "auto", RayOptions(cpus=0))
+    # A local Ray started for the run never grows: workers that do not fit could never start.
+    with pytest.raises(ConfigError, match="3 Ray workers of 1 CPU and 0 GPU do not fit in the local Ray"):
+        plan_workers({"CPU": 2.0}, "auto", RayOptions(workers=3), fixed=True)
+    assert plan_workers({"CPU": 2.0}, "auto", RayOptions(workers=3)) == (3, 0.0)  # a cluster may autoscale
+
+
+def test_an_unreachable_cluster_is_one_clear_line(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "VIDEOQA_PROFILE": "packaged"}
+    out = subprocess.run(
+        [sys.executable, "-m", "app.cli", "index", str(SAMPLE_MEDIA), "--index-dir", str(tmp_path / "index"),
+         "--executor", "ray", "--ray-address", f"127.0.0.1:{port}"],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert out.returncode != 0
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert lines == [f"videoqa: error: cannot reach Ray at 127.0.0.1:{port}: Connection refused (is the cluster's "
+                     "head running, and is this its GCS port, 6379, or its Ray Client port, 10001?)"], out.stderr
+    assert not (tmp_path / "index" / "catalog.sqlite3").exists()
