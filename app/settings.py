@@ -156,7 +156,8 @@ SETTINGS: tuple[Setting, ...] = (
       "docs/DEPLOY.md). This process stays the only catalog writer. Uploads in the web UI are always indexed "
       "locally.", ("local", "ray"), group="indexing"),
     S("ray_address", None, str, "With executor ray: the cluster. auto (the Ray running on this machine), "
-      "ray://HEAD:10001 (Ray Client), or unset ($RAY_ADDRESS, else a new local Ray on this machine's CPUs).",
+      "HEAD:6379 (the head node), ray://HEAD:10001 (Ray Client), or unset ($RAY_ADDRESS, else a new local Ray on "
+      "this machine's CPUs).",
       group="indexing", optional=True),
     S("ray_workers", 0, int, "With executor ray: how many workers (0: as many as the cluster's GPUs, or CPUs, "
       "hold).", group="indexing"),

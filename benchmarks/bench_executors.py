@@ -3,23 +3,25 @@
 Indexes the same N distinct videos (default 12: copies of sample_media/*.mp4 remuxed
 with ffmpeg, ``-c copy`` and a different ``comment`` tag each, so every copy has its own
 bytes, hence its own content id, and the same streams and duration) into a fresh index
-directory per run, through :class:`indexer.pipeline.Indexer`, with
+directory per run, through :class:`indexer.pipeline.Indexer`, with the packaged profile and
 
-* ``local``: :class:`~indexer.pipeline.LocalExecutor` (the baseline; a fresh model hub
-  per run, so its model load falls in the run as in ``videoqa index``; imports and the
-  page cache are warmed once beforehand), and
+* ``local``: :class:`~indexer.pipeline.LocalExecutor` (the baseline), and
 * ``ray``: :class:`~indexer.distributed.RayExecutor` on a new local Ray with every CPU
   of this machine (default :class:`~indexer.distributed.RayOptions`: one worker per CPU).
 
-Both in every run, their order alternating from run to run. Phases: *start-up* (building
-the executor: ``ray.init`` and the pool's creation; nothing for local), *first result*
-(from the start of ``Indexer.index`` to the first video written: the workers' processes
-and model loads plus one video), *steady* (from the first result to the last), *close*
-(``ray.shutdown``) and *total* (all of it). Throughput is seconds of video per wall
-second (x realtime). Memory: peak RSS of this process (the driver), and for Ray the peak
-over the run of the summed RSS and PSS of this process and all its descendants (Ray's
-GCS, raylet and workers), sampled every 0.5 s from /proc, plus the largest worker. Each
-run's catalog must hold the N videos and no failure.
+Each run of each executor is a fresh Python process (so memory and imports are its own,
+as for ``videoqa index``); both run in every round, their order alternating. One untimed
+run of each on one video warms the page cache first. Phases: *start-up* (building the
+executor: ``import ray``, ``ray.init``, the pool's creation; nothing for local), *first
+result* (from the start of ``Indexer.index`` to the first video written: imports, model
+loads and one video), *all workers' first* (until every worker has returned a video;
+the same for local), *steady* (from there to the end of ``Indexer.index``; its x realtime
+counts the videos that came after), *close* (``ray.shutdown``) and *total* (start-up +
+all workers' first + steady + close). Throughput is seconds of video per wall second
+(x realtime). Memory: peak RSS of the driver process (VmHWM) and the peak of the summed
+RSS and PSS of the driver and all its descendants (Ray's GCS, raylet and workers),
+sampled every 0.5 s from /proc, plus the largest worker. Each run's catalog must hold the
+N videos and no failure; the moments of every copy are compared across runs and executors.
 
     python benchmarks/bench_executors.py [--runs 3] [--videos 12] [--whisper tiny.en] [--markdown]
 
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -175,7 +178,8 @@ class TreeMemory:
 
     def result(self) -> dict[str, Any]:
         driver = _status_kib(self.pid, "VmHWM") if self._hwm_reset else self._driver_sampled
-        return {"driver_peak_rss_mib": round(driver / 1024), "tree_peak_rss_mib": round(self.tree_rss / 1024),
+        tree = max(self.tree_rss, driver)  # sampled; the driver's own peak is exact
+        return {"driver_peak_rss_mib": round(driver / 1024), "tree_peak_rss_mib": round(tree / 1024),
                 "tree_peak_pss_mib": round(self.tree_pss / 1024), "worker_peak_rss_mib": round(self.worker_rss / 1024),
                 "worker_processes": len(self.workers), "tree_processes": self.processes}
 
@@ -188,6 +192,7 @@ def index_once(kind: str, videos: list[Path], config: ModelsConfig, options: Ind
     with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as tmp, TreeMemory() as memory:
         t0 = time.perf_counter()
         hub = ModelHub(config)
+        hub_model = hub.require("transcriber").model_name
         if kind == "ray":
             from indexer.distributed import RayExecutor
 
@@ -199,6 +204,7 @@ def index_once(kind: str, videos: list[Path], config: ModelsConfig, options: Ind
             report = Indexer(Path(tmp), hub, options, executor=executor).index(
                 videos, on_file=lambda done, total, r: arrivals.append((time.perf_counter(), r.path)))
             t_indexed = time.perf_counter()
+            n_workers = executor.workers if kind == "ray" else 1
             # Which workers ran, and with how many threads (not timed).
             workers = executor.worker_info() if kind == "ray" else [
                 {"pid": os.getpid(), "torch_threads": _torch_threads(), "models": hub.loaded()}]
@@ -218,20 +224,22 @@ def index_once(kind: str, videos: list[Path], config: ModelsConfig, options: Ind
     if stats["videos"] != n or stats["failures"] or report.count("indexed") != n:
         raise SystemExit(f"{kind}: the catalog holds {stats['videos']} videos and {stats['failures']} failures "
                          f"(expected {n} and 0); {failures[:3]}")
-    first_t, first_path = arrivals[0]
-    last_t = arrivals[-1][0]
+    # Warm: once every worker has returned its first video (all started together); the steady
+    # phase runs from there to the end of Indexer.index and counts the videos that came after.
+    warm_t = arrivals[min(n_workers, len(arrivals)) - 1][0]
     total_video = sum(durations.values())
-    steady_video = total_video - durations[Path(first_path).name]
-    steady = last_t - first_t
+    steady_video = sum(durations[Path(p).name] for t, p in arrivals if t > warm_t)
+    steady = t_indexed - warm_t
     total = (t_indexed - t0) + (t_end - t_close)
     out = {
         "executor": kind, "videos": stats["videos"], "failures": stats["failures"], "moments": stats["moments"],
-        "keyframes": stats["keyframes"], "video_seconds": round(total_video, 2),
-        "startup_s": round(t_started - t0, 3), "first_result_s": round(first_t - t_started, 3),
-        "steady_s": round(steady, 3), "close_s": round(t_end - t_close, 3), "total_s": round(total, 3),
+        "keyframes": stats["keyframes"], "video_seconds": round(total_video, 2), "workers_n": n_workers,
+        "startup_s": round(t_started - t0, 3), "first_result_s": round(arrivals[0][0] - t_started, 3),
+        "warm_s": round(warm_t - t_started, 3), "steady_s": round(steady, 3), "steady_videos": len(arrivals)
+        - min(n_workers, len(arrivals)), "close_s": round(t_end - t_close, 3), "total_s": round(total, 3),
         "realtime": round(total_video / total, 3),
         "steady_realtime": round(steady_video / steady, 3) if steady > 0 else None,
-        "workers": workers, "transcripts": transcripts, **memory.result(),
+        "whisper_model": hub_model, "workers": workers, "transcripts": transcripts, **memory.result(),
     }
     return out
 
@@ -246,6 +254,29 @@ def _torch_threads() -> int | None:
 
 
 # -- main ----------------------------------------------------------------------------------
+def child(args: argparse.Namespace) -> None:
+    """One executor's run in a fresh process (so that its memory and imports are its own)."""
+    config = models_config(args.whisper)
+    videos = sorted(Path(args.folder).glob("*.mp4"))
+    durations = {v.name: probe(v).duration for v in videos}
+    result = index_once(args.one, videos, config, IndexOptions(), durations)
+    Path(args.out).write_text(json.dumps(result))
+
+
+def models_config(whisper: str | None) -> ModelsConfig:
+    roles = {"transcriber": RoleConfig(model=whisper)} if whisper else {}
+    return ModelsConfig(profile="packaged", roles=roles)
+
+
+def spawn(kind: str, folder: Path, whisper: str | None) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        cmd = [sys.executable, __file__, "--one", kind, "--folder", str(folder), "--out", out.name]
+        if whisper:
+            cmd += ["--whisper", whisper]
+        subprocess.run(cmd, check=True)
+        return json.loads(Path(out.name).read_text())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
@@ -253,52 +284,53 @@ def main() -> None:
     parser.add_argument("--whisper", default=None, help="Whisper model, e.g. tiny.en (default: the packaged "
                                                         "profile's, base)")
     parser.add_argument("--markdown", action="store_true", help="Print the table as Markdown.")
+    parser.add_argument("--one", choices=("local", "ray"), help=argparse.SUPPRESS)  # a child: one run
+    parser.add_argument("--folder", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
-
-    roles = {"transcriber": RoleConfig(model=args.whisper)} if args.whisper else {}
-    config = ModelsConfig(profile="packaged", roles=roles)
-    options = IndexOptions()
+    if args.one:
+        return child(args)
     if shutil.which("ffmpeg") is None:
         raise SystemExit("ffmpeg is needed to make the copies")
 
     with tempfile.TemporaryDirectory(prefix="bench-executors-") as tmp:
         videos = make_videos(Path(tmp) / "videos", args.videos)
-        durations = {v.name: probe(v).duration for v in videos}
+        warm = make_videos(Path(tmp) / "warm", 1)
+        # Warm-up, not counted: the page cache of the weights and libraries, Ray's first start.
+        for kind in ("local", "ray"):
+            spawn(kind, warm[0].parent, args.whisper)
 
-        # Warm-up, not timed into any run: imports (torch, CTranslate2, Ray) and the page cache of the weights.
-        import ray  # noqa: F401
-
-        warm = ModelHub(config)
-        loads = {}
-        for role in ("voice_activity", "transcriber", "text_embedder"):
-            model = warm.require(role)
-            t0 = time.perf_counter()
-            model.load()
-            loads[role] = {"model": model.model_name, "seconds": round(time.perf_counter() - t0, 2)}
-        whisper = warm.require("transcriber").model_name
-        del warm, model
-
+        load = os.getloadavg()[0]
+        print(f"load average before the runs: {load:.2f}", file=sys.stderr)
         runs: list[dict[str, dict]] = []
         t_all = time.perf_counter()
         for run in range(args.runs):
             order = ("local", "ray") if run % 2 == 0 else ("ray", "local")
             pair = {}
             for kind in order:
-                pair[kind] = r = index_once(kind, videos, config, options, durations)
+                pair[kind] = r = spawn(kind, videos[0].parent, args.whisper)
                 print(f"run {run + 1}/{args.runs} {kind}: {r['videos']} indexed, {r['failures']} failed, "
                       f"total {r['total_s']:.1f} s (start-up {r['startup_s']:.1f}, first result "
-                      f"{r['first_result_s']:.1f}, steady {r['steady_s']:.1f}), tree peak RSS "
-                      f"{r['tree_peak_rss_mib']} MiB", file=sys.stderr)
+                      f"{r['first_result_s']:.1f}, all workers' first {r['warm_s']:.1f}, "
+                      f"steady {r['steady_s']:.1f}, close {r['close_s']:.1f}), "
+                      f"peak RSS driver {r['driver_peak_rss_mib']} MiB, tree {r['tree_peak_rss_mib']} MiB",
+                      file=sys.stderr)
             runs.append(pair)
         elapsed = time.perf_counter() - t_all
+    report(args, runs, elapsed, load)
 
+
+def report(args: argparse.Namespace, runs: list[dict[str, dict]], elapsed: float, load: float) -> None:
     summary = {}
-    keys = ("startup_s", "first_result_s", "steady_s", "close_s", "total_s", "realtime", "steady_realtime",
+    keys = ("startup_s", "first_result_s", "warm_s", "steady_s", "close_s", "total_s", "realtime", "steady_realtime",
             "driver_peak_rss_mib", "tree_peak_rss_mib", "tree_peak_pss_mib", "worker_peak_rss_mib")
     for kind in ("local", "ray"):
         summary[kind] = {k: median(p[kind][k] for p in runs) for k in keys}
         summary[kind]["workers"] = len(runs[0][kind]["workers"])
-    ratio = {k: median(p["ray"][k] / p["local"][k] for p in runs) for k in ("total_s", "steady_s")}
+    # ray/local: total wall time, and steady wall time per second of video
+    ratio = {"total_s": median(p["ray"]["total_s"] / p["local"]["total_s"] for p in runs),
+             "steady_s_per_video_s": median(p["local"]["steady_realtime"] / p["ray"]["steady_realtime"]
+                                            for p in runs)}
 
     # Do the executors write the same moments? Per copy, across runs and executors.
     by_copy: dict[str, set[str]] = {}
@@ -310,49 +342,51 @@ def main() -> None:
                 by_kind[kind].setdefault(source_of(name), set()).add(digest)
     differing = sorted(name for name, ds in by_copy.items() if len(ds) > 1)
 
-    n, video_s = args.videos, runs[0]["local"]["video_seconds"]
-    wi = runs[0]["ray"]["workers"]
+    first = runs[0]
+    video_s, whisper = first["local"]["video_seconds"], first["local"]["whisper_model"]
     print(f"\nmachine: {machine()}")
-    print(f"{n} distinct videos, {video_s:.1f} s of video; Whisper {whisper}; median of {args.runs} runs "
-          f"({elapsed / 60:.1f} min in all)")
-    print("warm-up model load in the driver: " + ", ".join(f"{k} {v['model']} {v['seconds']} s"
-                                                           for k, v in loads.items()))
-    print("Ray workers: " + "; ".join(f"pid {w['pid']} torch threads {w['torch_threads']}" for w in wi))
-    print(f"ray/local: total {ratio['total_s']:.2f}, steady {ratio['steady_s']:.2f} (median of per-run ratios)")
+    print(f"{args.videos} distinct videos, {video_s:.1f} s of video; Whisper {whisper}; median of {args.runs} "
+          f"runs ({elapsed / 60:.1f} min in all)")
+    print("Ray workers: " + "; ".join(f"torch threads {w['torch_threads']}" for w in first["ray"]["workers"])
+)
+    print(f"ray/local wall time: total {ratio['total_s']:.2f}, steady (per second of video) "
+          f"{ratio['steady_s_per_video_s']:.2f} (medians of per-run ratios)")
     print("moments identical across runs and executors: " + ("yes" if not differing else
                                                               f"no, {len(differing)} copies differ"))
     for kind in ("local", "ray"):
         for src, ds in sorted(by_kind[kind].items()):
             if len(ds) > 1:
-                print(f"  {kind}: {src}: {len(ds)} different sets of moments over copies and runs")
+                print(f"  {kind}: {src}: {len(ds)} different sets of moments over its copies and runs")
     print()
 
-    cols = ("start-up s", "first result s", "steady s", "total s", "x realtime", "steady x realtime",
-            "driver peak RSS MiB", "tree peak RSS MiB", "tree peak PSS MiB")
+    cols = ("start-up s", "first result s", "all workers' first s", "steady s", "close s", "total s",
+            "x realtime", "steady x realtime", "driver peak RSS MiB", "tree peak RSS MiB", "tree peak PSS MiB")
     rows = []
     for kind in ("local", "ray"):
         s = summary[kind]
         name = "local (1 process)" if kind == "local" else f"ray ({s['workers']} workers x 1 CPU)"
-        rows.append([name, f"{s['startup_s']:.1f}", f"{s['first_result_s']:.1f}", f"{s['steady_s']:.1f}",
-                     f"{s['total_s']:.1f}", f"{s['realtime']:.2f}", f"{s['steady_realtime']:.2f}",
-                     f"{s['driver_peak_rss_mib']:.0f}", f"{s['tree_peak_rss_mib']:.0f}",
-                     f"{s['tree_peak_pss_mib']:.0f}"])
-    rows.append(["ratio ray/local", "", "", f"{ratio['steady_s']:.2f}", f"{ratio['total_s']:.2f}", "", "", "",
-                 "", ""])
+        rows.append([name] + [f"{s[k]:.1f}" for k in ("startup_s", "first_result_s", "warm_s", "steady_s",
+                                                       "close_s", "total_s")]
+                    + [f"{s['realtime']:.2f}", f"{s['steady_realtime']:.2f}"]
+                    + [f"{s[k]:.0f}" for k in ("driver_peak_rss_mib", "tree_peak_rss_mib", "tree_peak_pss_mib")])
+    rows.append(["ratio ray/local", "", "", "", f"{ratio['steady_s_per_video_s']:.2f}", "", f"{ratio['total_s']:.2f}"]
+                + [""] * 5)
     if args.markdown:
         print("| executor | " + " | ".join(cols) + " |\n|---|" + "---:|" * len(cols))
         for row in rows:
             print("| " + " | ".join(row) + " |")
     else:
-        print(f"{'executor':<26}" + "".join(f"{c:>20}" for c in cols))
+        width = max(len(c) for c in cols) + 2
+        print(f"{'executor':<26}" + "".join(f"{c:>{width}}" for c in cols))
         for row in rows:
-            print(f"{row[0]:<26}" + "".join(f"{v:>20}" for v in row[1:]))
-    print(f"largest Ray worker: {summary['ray']['worker_peak_rss_mib']:.0f} MiB RSS")
+            print(f"{row[0]:<26}" + "".join(f"{v:>{width}}" for v in row[1:]))
+    print(f"largest Ray worker: {summary['ray']['worker_peak_rss_mib']:.0f} MiB RSS; close (ray.shutdown) "
+          f"{summary['ray']['close_s']:.1f} s")
     name = "executors" + (f"-{args.whisper}" if args.whisper else "")
-    path = write_json(name, {"machine": machine(), "runs": args.runs, "videos": n, "video_seconds": video_s,
-                             "whisper_model": whisper, "model_load_warmup": loads, "median": summary,
+    path = write_json(name, {"machine": machine(), "runs": args.runs, "videos": args.videos,
+                             "video_seconds": video_s, "whisper_model": whisper, "median": summary,
                              "ratio_ray_local": ratio, "moments_differ": differing, "elapsed_s": round(elapsed, 1),
-                             "per_run": runs})
+                             "load_average_before": round(load, 2), "per_run": runs})
     print(f"\nwrote {path}")
 
 

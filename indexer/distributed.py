@@ -31,7 +31,8 @@ from typing import Any, Iterable, Iterator
 
 from indexer.pipeline import Extraction, IndexOptions, Job, extract
 from models.errors import ConfigError, VideoQAError
-from models.hub import ModelHub, ModelsConfig
+from models.hub import ModelHub, ModelsConfig, RoleConfig
+from models.registry import ROLES
 
 __all__ = ["RayOptions", "RayExecutor", "plan_workers"]
 
@@ -48,11 +49,27 @@ class RayOptions:
     local_cpus: int | None = None  # CPUs of a new local Ray (None: all of this machine's)
 
 
+def _with_threads(config: ModelsConfig, threads: int) -> ModelsConfig:
+    """``config`` with every model's CPU threads bounded to a worker's reservation.
+
+    Left alone, torch, CTranslate2 and numpy each start a thread per core of the node, and
+    workers sharing a node fight over the cores. Options set by the user are kept.
+    """
+    roles = {}
+    for spec in ROLES:
+        over = config.roles.get(spec.role, RoleConfig())
+        roles[spec.role] = replace(over, options={"cpu_threads": threads, "threads": threads, **over.options})
+    return replace(config, roles=roles)
+
+
 class _Worker:
     """The Ray actor: one model hub per worker process, one file at a time."""
 
-    def __init__(self, config: ModelsConfig, options: IndexOptions):
-        self.hub = ModelHub(config)
+    def __init__(self, config: ModelsConfig, options: IndexOptions, threads: int):
+        import torch
+
+        torch.set_num_threads(threads)
+        self.hub = ModelHub(_with_threads(config, threads))
         self.options = options
 
     def extract(self, job: Job) -> Extraction:
@@ -66,7 +83,9 @@ class _Worker:
         import torch
 
         return {"host": socket.gethostname(), "pid": os.getpid(), "gpus": [str(g) for g in ray.get_gpu_ids()],
-                "torch_threads": torch.get_num_threads(), "models": self.hub.loaded()}
+                "torch_threads": torch.get_num_threads(),
+                "whisper_threads": getattr(self.hub.get("transcriber"), "cpu_threads", None),
+                "models": self.hub.loaded()}
 
 
 def plan_workers(resources: dict[str, float], device: str, options: RayOptions,
@@ -165,7 +184,7 @@ class RayExecutor:
             config = replace(config, device="cuda")  # a GPU worker always sees its GPU
         self.gpus = gpus
         self._actor_class = ray.remote(_Worker).options(num_cpus=options.cpus, num_gpus=gpus, max_restarts=0)
-        self._args = (config, index_options)
+        self._args = (config, index_options, max(1, int(options.cpus)))
         self._starting: dict[Any, int] = {}  # start-up reference -> slot, until the worker is up
         self._ready: set[int] = set()
         self._actors = [self._new_actor(slot) for slot in range(workers)]

@@ -165,6 +165,7 @@ def extract(job: Job, hub: ModelHub, options: IndexOptions, *, progress: bool = 
                 raise MediaError(path, "the file changed while it was being indexed; index it again once it is "
                                        "complete")
             info = probe(path)
+            out.info = {"duration": info.duration}  # reported even when a later stage fails
         with stages.stage("keyframes"):
             out.keyframes = extract_keyframes(path, options.keyframes)
         with stages.stage("visual"):
@@ -399,6 +400,13 @@ class Indexer:
                                       vectors=extraction.vectors, run_id=run_id)
         except MediaError as exc:
             result.stage, result.reason = "write", _one_line(exc.problem)
+            catalog.record_failure(job.path, "write", result.reason, run_id)
+            return result
+        except VideoQAError:
+            raise  # a mismatched index stops the run: every file would fail
+        except Exception as exc:  # e.g. the disk is full: this file is not stored, the batch goes on
+            log.debug("%s failed in stage write", job.path, exc_info=True)
+            result.stage, result.reason = "write", _one_line(f"write failed: {type(exc).__name__}: {exc}")
             catalog.record_failure(job.path, "write", result.reason, run_id)
             return result
         finally:

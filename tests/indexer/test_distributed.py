@@ -105,6 +105,7 @@ def test_ray_executor_builds_the_same_catalog_as_the_local_one(local_ray, hub, s
     assert not hub.loaded() or all(m["role"] != "transcriber" or m["model"] == "tiny.en" for m in hub.loaded())
     assert len({w["pid"] for w in info}) == 2 and os.getpid() not in {w["pid"] for w in info}
     for worker in info:
+        assert (worker["torch_threads"], worker["whisper_threads"]) == (1, 1)  # its CPU, not the node's
         roles = [m["role"] for m in worker["models"]]
         assert len(roles) == len(set(roles)), roles
         assert {"transcriber", "voice_activity", "text_embedder"} <= set(roles)
