@@ -5,7 +5,9 @@ actors; each builds its own :class:`~models.hub.ModelHub` from the same model se
 so every model is loaded once per worker and reused for every file that worker gets.
 A worker runs :func:`indexer.pipeline.extract` (decode, keyframes, VAD, speech,
 descriptions, vectors) on one file at a time and returns plain data; the indexing
-process, the only writer, commits each result to the catalog as it arrives.
+process, the only writer, commits each result to the catalog as it arrives. The
+content hash of each new file (what makes indexing incremental) is computed by small
+Ray tasks spread over the nodes, so the writer's machine does not read the library.
 
 * Placement: with GPUs in the cluster (and ``device`` not ``cpu``) each worker reserves
   ``gpus`` of one (1 unless set), else ``cpus`` CPUs; the pool has one worker per slot
@@ -29,7 +31,7 @@ from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any, Iterable, Iterator
 
-from indexer.pipeline import Extraction, IndexOptions, Job, extract
+from indexer.pipeline import Candidate, Extraction, IndexOptions, Job, extract, identify_file
 from models.errors import ConfigError, VideoQAError
 from models.hub import ModelHub, ModelsConfig, RoleConfig
 from models.registry import ROLES
@@ -195,6 +197,43 @@ class RayExecutor:
     @property
     def workers(self) -> int:
         return len(self._actors)
+
+    def identify(self, candidates: Iterable[Candidate]) -> Iterator[tuple[Candidate, tuple[str | None, str | None,
+                                                                                          float]]]:
+        """Hash new files as small Ray tasks spread over the cluster, a window ahead, in order.
+
+        The writer's machine then does not read every byte of the library itself; each
+        file is read by a node of the cluster, as the extraction reads it.
+        """
+        ray = _ray()
+        task = ray.remote(identify_file).options(num_cpus=0, scheduling_strategy="SPREAD")
+        window = max(8, 2 * len(self._actors))
+        queue: deque[tuple[Candidate, Any]] = deque()
+        source = iter(candidates)
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and len(queue) < window:
+                    candidate = next(source, None)
+                    if candidate is None:
+                        exhausted = True
+                    else:
+                        queue.append((candidate, None if candidate.content_id else task.remote(candidate)))
+                if not queue:
+                    return
+                candidate, ref = queue.popleft()
+                if ref is None:
+                    yield candidate, (candidate.content_id, None, 0.0)
+                    continue
+                try:
+                    outcome = ray.get(ref)
+                except ray.exceptions.RayError as exc:
+                    outcome = (None, f"hashing on Ray failed: {type(exc).__name__}", 0.0)
+                yield candidate, outcome
+        finally:
+            for _, ref in queue:
+                if ref is not None:
+                    ray.cancel(ref)
 
     def run(self, jobs: Iterable[Job]) -> Iterator[tuple[Job, Extraction]]:
         """Extract ``jobs`` on the pool; yields each (job, extraction) as soon as it is done.

@@ -32,8 +32,8 @@ from indexer.store import (
 from models.errors import MediaError, VideoQAError
 from models.hub import ModelHub
 
-__all__ = ["IndexOptions", "FileResult", "IndexReport", "Indexer", "STAGES", "Job", "Extraction", "extract",
-           "Executor", "LocalExecutor"]
+__all__ = ["IndexOptions", "FileResult", "IndexReport", "Indexer", "STAGES", "Candidate", "identify_file", "Job",
+           "Extraction", "extract", "Executor", "LocalExecutor"]
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +130,39 @@ class Job:
     mtime_ns: int
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """A file the writer has looked at: its stat, and its content id when the catalog knows it unchanged."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    content_id: str | None = None  # None: to be hashed
+
+
+def identify_file(candidate: Candidate) -> tuple[str | None, str | None, float]:
+    """(content id, None, seconds), or (None, one-line reason, seconds) when the file cannot be hashed.
+
+    Runs where the executor says (here, or on a Ray worker next to the data); the file
+    must still be what the writer saw.
+    """
+    t0 = time.perf_counter()
+    if candidate.content_id is not None:
+        return candidate.content_id, None, 0.0
+    path = Path(candidate.path)
+    try:
+        st = stat_file(path)
+        if (st.st_size, st.st_mtime_ns) != (candidate.size, candidate.mtime_ns):
+            raise MediaError(path, "the file changed while it was being indexed; index it again once it is complete")
+        cid = content_id(path)
+        _check_unchanged(path, st)
+    except MediaError as exc:
+        return None, _one_line(exc.problem), time.perf_counter() - t0
+    except Exception as exc:  # reported for this file; the batch goes on
+        return None, _one_line(f"identify failed: {type(exc).__name__}: {exc}"), time.perf_counter() - t0
+    return cid, None, time.perf_counter() - t0
+
+
 @dataclass
 class Extraction:
     """What the per-video stages made of one file, ready for the catalog writer (plain data).
@@ -218,6 +251,11 @@ class LocalExecutor:
     def __init__(self, hub: ModelHub, options: IndexOptions, *, progress: bool = False):
         self.hub, self.options, self.progress = hub, options, progress
 
+    def identify(self, candidates: Iterable[Candidate]) -> Iterator[tuple[Candidate, tuple[str | None, str | None,
+                                                                                          float]]]:
+        for candidate in candidates:
+            yield candidate, identify_file(candidate)
+
     def run(self, jobs: Iterable[Job]) -> Iterator[tuple[Job, Extraction]]:
         for job in jobs:  # lazily: each file is identified only after the previous one is written
             yield job, extract(job, self.hub, self.options, progress=self.progress)
@@ -233,6 +271,11 @@ class Executor(Protocol):
     """Where the per-video extraction runs; results come back to the one catalog writer."""
 
     name: str
+
+    def identify(self, candidates: Iterable[Candidate]) -> Iterator[tuple[Candidate, tuple[str | None, str | None,
+                                                                                          float]]]:
+        """:func:`identify_file` of each candidate, in order."""
+        ...
 
     def run(self, jobs: Iterable[Job]) -> Iterator[tuple[Job, Extraction]]: ...
 
@@ -307,7 +350,7 @@ class Indexer:
                     on_file(len(report.results), len(files), result)
 
             identified: dict[str, tuple[FileResult, os.stat_result]] = {}
-            jobs = self._identify(files, catalog, derived, run_id, done, identified)
+            jobs = self._identify(files, executor, catalog, derived, run_id, done, identified)
             try:
                 for job, extraction in executor.run(jobs):
                     done(self._store(job, extraction, identified.pop(job.path), catalog, derived, wanted, run_id))
@@ -320,36 +363,64 @@ class Indexer:
         report.elapsed = time.perf_counter() - t0
         return report
 
-    def _identify(self, files: Sequence[Path], catalog: Catalog, derived: DerivedIndexes, run_id: int,
-                  done: Callable[[FileResult], None],
+    def _identify(self, files: Sequence[Path], executor: Executor, catalog: Catalog, derived: DerivedIndexes,
+                  run_id: int, done: Callable[[FileResult], None],
                   identified: dict[str, tuple[FileResult, os.stat_result]]) -> Iterator[Job]:
-        """The files to extract, as jobs; files already indexed or unreadable are reported here."""
-        for path in files:
-            abspath = display_path(path.absolute())  # printable and storable even when the name is not UTF-8
-            result = FileResult(path=abspath, status="failed", stage="identify")
-            t0 = time.perf_counter()
-            try:
-                if abspath != str(path.absolute()):
-                    raise MediaError(abspath, "the file name is not valid UTF-8; rename the file to index it")
-                st = stat_file(path)  # before the bytes are read: a change from here on is noticed
-                known = catalog.video_by_path(abspath)
-                cid = known.content_id if known and known.same_file(st) else content_id(path)
-                result.seconds["identify"] = round(time.perf_counter() - t0, 4)
-                if not self._skip_known(cid, path, st, catalog, derived, result):
-                    identified[abspath] = (result, st)
-                    yield Job(abspath, cid, st.st_size, st.st_mtime_ns)
+        """The files to extract, as jobs; files already indexed or unreadable are reported here.
+
+        This process stats each file and looks it up by path; the content hash of a new or
+        changed file is computed by the executor (here, or on Ray workers next to the data).
+        """
+        seen: dict[str, tuple[Path, os.stat_result, FileResult]] = {}
+
+        def fail(result: FileResult, reason: str) -> None:
+            result.reason = _one_line(reason)
+            catalog.record_failure(result.path, "identify", result.reason, run_id)
+            done(result)
+
+        def candidates() -> Iterator[Candidate]:
+            for path in files:
+                abspath = display_path(path.absolute())  # printable and storable even when the name is not UTF-8
+                result = FileResult(path=abspath, status="failed", stage="identify")
+                t0 = time.perf_counter()
+                try:
+                    if abspath != str(path.absolute()):
+                        raise MediaError(abspath, "the file name is not valid UTF-8; rename the file to index it")
+                    st = stat_file(path)  # before the bytes are read: a change from here on is noticed
+                    known = catalog.video_by_path(abspath)
+                    cid = known.content_id if known and known.same_file(st) else None
+                except MediaError as exc:
+                    fail(result, exc.problem)
                     continue
-            except MediaError as exc:
-                result.reason = _one_line(exc.problem)
-                catalog.record_failure(abspath, "identify", result.reason, run_id)
+                except VideoQAError:
+                    raise
+                except Exception as exc:
+                    log.debug("%s failed in stage identify", abspath, exc_info=True)
+                    fail(result, f"identify failed: {type(exc).__name__}: {exc}")
+                    continue
+                result.seconds["identify"] = round(time.perf_counter() - t0, 4)
+                seen[abspath] = (path, st, result)
+                yield Candidate(abspath, st.st_size, st.st_mtime_ns, cid)
+
+        for candidate, (cid, error, seconds) in executor.identify(candidates()):
+            path, st, result = seen.pop(candidate.path)
+            result.seconds["identify"] = round(result.seconds["identify"] + seconds, 4)
+            if cid is None:
+                fail(result, error or "identify failed")
+                continue
+            try:
+                skipped = self._skip_known(cid, path, st, catalog, derived, result)
             except VideoQAError:
                 raise
             except Exception as exc:
-                log.debug("%s failed in stage identify", abspath, exc_info=True)
-                result.reason = _one_line(f"identify failed: {type(exc).__name__}: {exc}")
-                catalog.record_failure(abspath, "identify", result.reason, run_id)
-            result.seconds.setdefault("identify", round(time.perf_counter() - t0, 4))
-            done(result)
+                log.debug("%s failed in stage identify", candidate.path, exc_info=True)
+                fail(result, f"identify failed: {type(exc).__name__}: {exc}")
+                continue
+            if skipped:
+                done(result)
+                continue
+            identified[candidate.path] = (result, st)
+            yield Job(candidate.path, cid, st.st_size, st.st_mtime_ns)
 
     def _skip_known(self, cid: str, path: Path, st: os.stat_result, catalog: Catalog, derived: DerivedIndexes,
                     result: FileResult) -> bool:
