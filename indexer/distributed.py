@@ -7,7 +7,8 @@ A worker runs :func:`indexer.pipeline.extract` (decode, keyframes, VAD, speech,
 descriptions, vectors) on one file at a time and returns plain data; the indexing
 process, the only writer, commits each result to the catalog as it arrives. The
 content hash of each new file (what makes indexing incremental) is computed by small
-Ray tasks spread over the nodes, so the writer's machine does not read the library.
+Ray tasks spread over the nodes of a multi-node cluster, so the writer's machine does not
+read the library.
 
 * Placement: with GPUs in the cluster (and ``device`` not ``cpu``) each worker reserves
   ``gpus`` of one (1 unless set), else ``cpus`` CPUs; the pool has one worker per slot
@@ -49,6 +50,7 @@ class RayOptions:
     gpus: float | None = None  # GPUs per worker; None: 1 when the cluster has GPUs (and device is not cpu)
     in_flight: int = 2  # files queued per worker
     local_cpus: int | None = None  # CPUs of a new local Ray (None: all of this machine's)
+    hash_on_cluster: bool | None = None  # hash new files in Ray tasks (None: when the cluster has several nodes)
 
 
 def _with_threads(config: ModelsConfig, threads: int) -> ModelsConfig:
@@ -203,9 +205,18 @@ class RayExecutor:
         """Hash new files as small Ray tasks spread over the cluster, a window ahead, in order.
 
         The writer's machine then does not read every byte of the library itself; each
-        file is read by a node of the cluster, as the extraction reads it.
+        file is read by a node of the cluster, as the extraction reads it. On a cluster of
+        one node (a local Ray) that gains nothing and costs a worker process's start-up,
+        so the files are hashed here, as by the local executor.
         """
         ray = _ray()
+        on_cluster = self.options.hash_on_cluster
+        if on_cluster is None:
+            on_cluster = sum(1 for node in ray.nodes() if node.get("Alive")) > 1
+        if not on_cluster:
+            for candidate in candidates:
+                yield candidate, identify_file(candidate)
+            return
         task = ray.remote(identify_file).options(num_cpus=0, scheduling_strategy="SPREAD")
         window = max(8, 2 * len(self._actors))
         queue: deque[tuple[Candidate, Any]] = deque()

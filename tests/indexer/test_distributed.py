@@ -116,7 +116,7 @@ def test_ray_executor_builds_the_same_catalog_as_the_local_one(local_ray, hub, s
 @pytest.mark.slow
 def test_ray_run_again_skips_and_reports_bad_files(local_ray, hub, samples, tmp_path):
     """A broken file fails alone, with its name and the problem; indexed files are skipped next time."""
-    from indexer.distributed import RayExecutor
+    from indexer.distributed import RayExecutor, RayOptions
 
     folder = tmp_path / "videos"
     shutil.copytree(samples, folder)
@@ -124,7 +124,8 @@ def test_ray_run_again_skips_and_reports_bad_files(local_ray, hub, samples, tmp_
     (folder / "broken.mp4").write_bytes(good[0].read_bytes()[: 3000])  # cut inside the first boxes
     (folder / "noise.mkv").write_bytes(os.urandom(50_000))
     index_dir = tmp_path / "index"
-    executor = RayExecutor(hub.config, IndexOptions())
+    # Files are hashed in Ray tasks, as on a cluster of several nodes (one node hashes in the driver).
+    executor = RayExecutor(hub.config, IndexOptions(), RayOptions(hash_on_cluster=True))
     try:
         first = Indexer(index_dir, hub, executor=executor).index([folder])
         # A copy of an indexed file in the same batch is found by its content, not indexed twice.
@@ -227,3 +228,23 @@ def test_an_unreachable_cluster_is_one_clear_line(tmp_path):
     assert lines == [f"videoqa: error: cannot reach Ray at 127.0.0.1:{port}: Connection refused (is the cluster's "
                      "head running, and is this its GCS port, 6379, or its Ray Client port, 10001?)"], out.stderr
     assert not (tmp_path / "index" / "catalog.sqlite3").exists()
+
+
+def test_identify_file_hashes_only_the_file_the_writer_saw(tmp_path):
+    """The hash may run on another node, later: a file changed since the writer's stat is refused."""
+    from indexer.media import content_id
+    from indexer.pipeline import Candidate, identify_file
+
+    video = tmp_path / "a.mp4"
+    shutil.copy(sorted(SAMPLE_MEDIA.glob("*.mp4"))[0], video)
+    st = video.stat()
+    cid, error, seconds = identify_file(Candidate(str(video), st.st_size, st.st_mtime_ns))
+    assert (cid, error) == (content_id(video), None) and seconds >= 0
+    assert identify_file(Candidate(str(video), st.st_size, st.st_mtime_ns, "known"))[:2] == ("known", None)
+    with open(video, "ab") as fh:
+        fh.write(b"more")
+    cid, error, _ = identify_file(Candidate(str(video), st.st_size, st.st_mtime_ns))
+    assert cid is None and "changed while it was being indexed" in error
+    video.unlink()
+    cid, error, _ = identify_file(Candidate(str(video), st.st_size, st.st_mtime_ns))
+    assert cid is None and error
