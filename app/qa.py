@@ -138,16 +138,13 @@ class VideoQA:
             from indexer.distributed import RayExecutor, RayOptions
 
             s = self.settings
-            runner = RayExecutor(self.hub.config, options, RayOptions(
-                address=s.ray_address, workers=s.ray_workers, cpus=s.ray_worker_cpus, gpus=s.ray_worker_gpus))
+            ray_options = RayOptions(address=s.ray_address, workers=s.ray_workers, cpus=s.ray_worker_cpus,
+                                     gpus=s.ray_worker_gpus)
+            runner = lambda: RayExecutor(self.hub.config, options, ray_options)  # noqa: E731 - made under the lock
         elif executor != "local":
             raise ConfigError(f"invalid executor {executor!r}, expected one of: local, ray")
-        try:
-            indexer = Indexer(self.index_dir, self.hub, options, progress=progress, executor=runner)
-            return indexer.index([Path(p) for p in paths], repair=repair, on_file=on_file)
-        finally:
-            if runner is not None:
-                runner.close()
+        indexer = Indexer(self.index_dir, self.hub, options, progress=progress, executor=runner)
+        return indexer.index([Path(p) for p in paths], repair=repair, on_file=on_file)
 
     def remove(self, video_id: int) -> None:
         """Take a video out of the index (the file itself is left alone)."""

@@ -387,6 +387,10 @@ class Catalog:
         mat = np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
         return ids, mat
 
+    def count_moments(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM moments").fetchone()[0])
+
     def count_vectors(self, space: str) -> int:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM vectors WHERE space=?", (space,)).fetchone()[0])

@@ -80,7 +80,8 @@ class _Worker:
         try:
             return extract(job, self.hub, self.options)
         except VideoQAError as exc:  # plain text travels back; the writer stops the run
-            return Extraction(fatal=f"{exc} (on Ray worker {socket.gethostname()}, pid {os.getpid()})")
+            return Extraction(fatal=(type(exc).__name__,
+                                     f"{exc} (on Ray worker {socket.gethostname()}, pid {os.getpid()})"))
 
     def describe(self) -> dict[str, Any]:
         import ray
@@ -103,8 +104,11 @@ def plan_workers(resources: dict[str, float], device: str, options: RayOptions,
     """
     cluster_cpus, cluster_gpus = float(resources.get("CPU", 0.0)), float(resources.get("GPU", 0.0))
     gpus = options.gpus
-    if gpus is None:
-        gpus = 1.0 if cluster_gpus >= 1 and device != "cpu" else 0.0
+    if gpus is None:  # device cuda asks for GPU workers even before an autoscaler has added a GPU node
+        gpus = 1.0 if device == "cuda" or (cluster_gpus >= 1 and device != "cpu") else 0.0
+    if gpus == 0 and device == "cuda":
+        raise ConfigError("device is cuda but ray_worker_gpus is 0; set device to auto or cpu, or give each "
+                          "worker a GPU")
     if gpus < 0 or options.cpus <= 0:
         raise ConfigError(f"a Ray worker needs a positive number of CPUs and no negative GPUs (cpus {options.cpus:g}, "
                           f"gpus {gpus:g})")
@@ -173,10 +177,11 @@ class RayExecutor:
                 if options.local_cpus:
                     kwargs["num_cpus"] = options.local_cpus
             try:
-                ray.init(address=options.address, **kwargs)
-            except (ConnectionError, RuntimeError, ValueError) as exc:
-                where = options.address or os.environ.get("RAY_ADDRESS") or "a new local Ray"
-                raise ConfigError(f"cannot start or reach Ray at {where}: {str(exc).splitlines()[0]}") from exc
+                ray.init(address=address or "local", **kwargs)
+            except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as exc:
+                where = address or "a new local Ray"
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise ConfigError(f"cannot start or reach Ray at {where}: {first}") from exc
             self._started = True
         try:
             local = self._started and not (options.address or os.environ.get("RAY_ADDRESS"))
@@ -184,10 +189,14 @@ class RayExecutor:
         except ConfigError:
             self.close()
             raise
-        if gpus > 0 and config.device == "auto":
-            config = replace(config, device="cuda")  # a GPU worker always sees its GPU
+        if config.device == "auto":  # a GPU worker uses its GPU; a CPU worker never one it did not reserve
+            config = replace(config, device="cuda" if gpus > 0 else "cpu")
         self.gpus = gpus
-        self._actor_class = ray.remote(_Worker).options(num_cpus=options.cpus, num_gpus=gpus, max_restarts=0)
+        # Workers run in the environment their node was started with; what forbids downloads travels along.
+        env = {k: os.environ[k] for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE") if k in os.environ}
+        self._actor_class = ray.remote(_Worker).options(
+            num_cpus=options.cpus, num_gpus=gpus, max_restarts=0,
+            runtime_env={"env_vars": env} if env else None)
         self._args = (config, index_options, max(1, int(options.cpus)))
         self._starting: dict[Any, int] = {}  # start-up reference -> slot, until the worker is up
         self._ready: set[int] = set()
@@ -265,17 +274,17 @@ class RayExecutor:
             while True:
                 while retry or not exhausted:
                     free = [i for i in self._ready if load[i] < self.options.in_flight]
-                    if not free:
-                        break
-                    if retry:
-                        job, attempt = retry.popleft()
-                    else:
+                    idle = [i for i in free if load[i] == 0]
+                    if retry and idle:  # alone on a fresh worker: it cannot die of another file
+                        (job, attempt), slot = retry.popleft(), idle[0]
+                    elif free and not exhausted:
                         job = next(source, None)  # identifies the next file (the writer's work)
                         if job is None:
                             exhausted = True
-                            break
-                        attempt = 0
-                    slot = min(free, key=load.__getitem__)
+                            continue
+                        attempt, slot = 0, min(free, key=load.__getitem__)
+                    else:
+                        break
                     actor = self._actors[slot]
                     self._pending[actor.extract.remote(job)] = (job, slot, actor, attempt)
                     load[slot] += 1
@@ -291,7 +300,7 @@ class RayExecutor:
                     continue
                 ref = done[0]
                 if ref in self._starting:
-                    self._started_or_replaced(ref)
+                    self._worker_started(ref)
                     continue
                 job, slot, actor, attempt = self._pending.pop(ref)
                 load[slot] -= 1
@@ -318,16 +327,16 @@ class RayExecutor:
                 ray.cancel(ref, force=False)
             self._pending.clear()
 
-    def _started_or_replaced(self, ref: Any) -> None:
+    def _worker_started(self, ref: Any) -> None:
         """A worker's start-up finished: it takes files from now on, or is replaced if it failed to start."""
         ray = _ray()
         slot = self._starting.pop(ref)
         try:
             ray.get(ref)
-        except ray.exceptions.RayError as exc:
-            log.warning("a Ray worker failed to start (%s); starting another", type(exc).__name__)
-            self._replace(slot)
-            return
+        except ray.exceptions.RayError as exc:  # e.g. videoqa or a library missing on a node: every worker fails
+            lines = [line for line in str(exc).splitlines() if line.strip()]
+            raise VideoQAError(f"a Ray worker could not start: {lines[-1] if lines else type(exc).__name__} (is "
+                               "videoqa installed, at this version, on every node? see the Ray logs)") from None
         self._ready.add(slot)
 
     def _new_actor(self, slot: int) -> Any:

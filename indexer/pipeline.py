@@ -152,8 +152,7 @@ def identify_file(candidate: Candidate) -> tuple[str | None, str | None, float]:
     path = Path(candidate.path)
     try:
         st = stat_file(path)
-        if (st.st_size, st.st_mtime_ns) != (candidate.size, candidate.mtime_ns):
-            raise MediaError(path, "the file changed while it was being indexed; index it again once it is complete")
+        _check_unchanged(path, (candidate.size, candidate.mtime_ns), st)
         cid = content_id(path)
         _check_unchanged(path, st)
     except MediaError as exc:
@@ -178,7 +177,7 @@ class Extraction:
     dims: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     failure: tuple[str, str] | None = None
-    fatal: str | None = None
+    fatal: tuple[str, str] | None = None  # (error class in models.errors, message)
 
 
 def extract(job: Job, hub: ModelHub, options: IndexOptions, *, progress: bool = False) -> Extraction:
@@ -194,9 +193,7 @@ def extract(job: Job, hub: ModelHub, options: IndexOptions, *, progress: bool = 
     try:
         with stages.stage("probe"):
             st = stat_file(path)
-            if (st.st_size, st.st_mtime_ns) != (job.size, job.mtime_ns):
-                raise MediaError(path, "the file changed while it was being indexed; index it again once it is "
-                                       "complete")
+            _check_unchanged(path, (job.size, job.mtime_ns), st)
             info = probe(path)
             out.info = {"duration": info.duration}  # reported even when a later stage fails
         with stages.stage("keyframes"):
@@ -224,6 +221,7 @@ def extract(job: Job, hub: ModelHub, options: IndexOptions, *, progress: bool = 
             if embedder is not None and moments:
                 out.vectors[TEXT_SPACE] = ("moment", embedder.embed_documents([m.text for m in moments]))
                 out.dims[TEXT_SPACE] = embedder.dim
+        stages.current = "write"  # what the writer would find: the file is not the one that was read
         _check_unchanged(path, st)
         out.moments = moments
         out.info = {"duration": info.duration, "fps": info.fps, "width": info.width, "height": info.height,
@@ -294,7 +292,7 @@ class Indexer:
     """
 
     def __init__(self, index_dir: Path, hub: ModelHub, options: IndexOptions = IndexOptions(),
-                 *, progress: bool = False, executor: Executor | None = None):
+                 *, progress: bool = False, executor: Executor | Callable[[], Executor] | None = None):
         self.index_dir = Path(index_dir)
         self.hub = hub
         self.options = options
@@ -322,7 +320,6 @@ class Indexer:
 
         t0 = time.perf_counter()
         report = IndexReport()
-        executor = self.executor or LocalExecutor(self.hub, self.options, progress=self.progress)
         with writer_lock(self.index_dir), Catalog(self.index_dir) as catalog:
             wanted = self._wanted_manifest()
             check_manifest(catalog, wanted)
@@ -335,6 +332,8 @@ class Indexer:
                 else:
                     derived.mark_current()
             files = list(discover(paths))
+            # Built once the lock is held: a second writer stops before starting any worker.
+            executor = self._executor()
             run_id = catalog.start_run({"paths": [str(p) for p in paths], "profile": self.hub.profile,
                                         "executor": executor.name})
             bar = tqdm(total=len(files), desc="videos", unit="video", disable=not self.progress,
@@ -350,26 +349,46 @@ class Indexer:
                     on_file(len(report.results), len(files), result)
 
             identified: dict[str, tuple[FileResult, os.stat_result]] = {}
-            jobs = self._identify(files, executor, catalog, derived, run_id, done, identified)
+            held: dict[str, list[tuple[FileResult, Path, os.stat_result]]] = {}
+            jobs = self._identify(files, executor, catalog, derived, run_id, done, identified, held)
             try:
-                for job, extraction in executor.run(jobs):
-                    done(self._store(job, extraction, identified.pop(job.path), catalog, derived, wanted, run_id))
+                with contextlib.closing(jobs), contextlib.closing(executor.run(jobs)) as results:
+                    for job, extraction in results:
+                        result = self._store(job, extraction, identified.pop(job.path), catalog, derived, wanted,
+                                             run_id)
+                        done(result)
+                        for waiting, path, st in held.pop(job.content_id, []):  # its duplicates in this batch
+                            done(self._duplicate(job.content_id, result, waiting, path, st, catalog, derived,
+                                                 run_id))
+                        _write_derived(derived, derived.maybe_flush)
+                report.models_loaded = executor.models_loaded()
             finally:  # also when interrupted: the run records what it did
                 bar.close()
-                report.models_loaded = executor.models_loaded()
+                catalog.finish_run(run_id, report.count("indexed"), report.count("skipped"), report.count("failed"))
+                _write_derived(derived, derived.flush)
                 if executor is not self.executor:
                     executor.close()
-                catalog.finish_run(run_id, report.count("indexed"), report.count("skipped"), report.count("failed"))
         report.elapsed = time.perf_counter() - t0
         return report
 
+    def _executor(self) -> Executor:
+        """The executor given (an instance, or a function that makes one), else a local one."""
+        if self.executor is None:
+            return LocalExecutor(self.hub, self.options, progress=self.progress)
+        if callable(self.executor) and not hasattr(self.executor, "run"):
+            return self.executor()
+        return self.executor
+
     def _identify(self, files: Sequence[Path], executor: Executor, catalog: Catalog, derived: DerivedIndexes,
                   run_id: int, done: Callable[[FileResult], None],
-                  identified: dict[str, tuple[FileResult, os.stat_result]]) -> Iterator[Job]:
+                  identified: dict[str, tuple[FileResult, os.stat_result]],
+                  held: dict[str, list[tuple[FileResult, Path, os.stat_result]]]) -> Iterator[Job]:
         """The files to extract, as jobs; files already indexed or unreadable are reported here.
 
         This process stats each file and looks it up by path; the content hash of a new or
         changed file is computed by the executor (here, or on Ray workers next to the data).
+        ``held`` has an entry per content being extracted: a file with the same bytes waits
+        there until that one is stored, and is never extracted twice.
         """
         seen: dict[str, tuple[Path, os.stat_result, FileResult]] = {}
 
@@ -419,8 +438,28 @@ class Indexer:
             if skipped:
                 done(result)
                 continue
+            if cid in held and not self.options.force:  # the same bytes are being extracted
+                held[cid].append((result, path, st))
+                continue
+            held.setdefault(cid, [])
             identified[candidate.path] = (result, st)
             yield Job(candidate.path, cid, st.st_size, st.st_mtime_ns)
+
+    def _duplicate(self, cid: str, first: FileResult, result: FileResult, path: Path, st: os.stat_result,
+                   catalog: Catalog, derived: DerivedIndexes, run_id: int) -> FileResult:
+        """A file held back because a file with the same bytes was being extracted; that one is stored now."""
+        try:
+            if self._skip_known(cid, path, st, catalog, derived, result):
+                return result  # skipped: the same content as the file just indexed
+        except VideoQAError:
+            raise
+        except Exception as exc:
+            log.debug("%s failed in stage identify", result.path, exc_info=True)
+            first = FileResult(first.path, "failed", f"{type(exc).__name__}: {exc}", "identify")
+        result.stage = first.stage or "identify"
+        result.reason = _one_line(f"same content as {first.path}, which was not indexed: {first.reason}")
+        catalog.record_failure(result.path, result.stage, result.reason, run_id)
+        return result
 
     def _skip_known(self, cid: str, path: Path, st: os.stat_result, catalog: Catalog, derived: DerivedIndexes,
                     result: FileResult) -> bool:
@@ -435,7 +474,7 @@ class Indexer:
         elif not Path(existing.path).exists():
             catalog.move_video(existing.id, abspath, st)
             video = catalog.videos([existing.id])[0]
-            derived.apply(video, catalog.moments_of(video.id), {})  # the title is searchable
+            derived.apply(video, catalog.moments_of(video.id), {}, flush=False)  # the title is searchable
             result.reason = f"moved from {existing.path}"
         else:
             result.reason = f"same content as {existing.path}"
@@ -446,7 +485,7 @@ class Indexer:
                catalog: Catalog, derived: DerivedIndexes, wanted: dict[str, Any], run_id: int) -> FileResult:
         """Write one extraction to the catalog (one transaction), then to the derived indexes."""
         if extraction.fatal:
-            raise VideoQAError(extraction.fatal)
+            raise _fatal_error(*extraction.fatal)
         result, st = identified  # ``st``: the file as it was when its bytes were hashed
         path = Path(job.path)
         result.seconds.update(extraction.seconds)
@@ -489,23 +528,27 @@ class Indexer:
         result.language = extraction.info.get("language")
         for m, mid in zip(moments, added.moment_ids):
             m.id, m.video_id = mid, added.video_id
-        video = catalog.videos([added.video_id])[0]
-        try:
-            derived.apply(
-                video, moments,
-                {space: (added.moment_ids if owner == "moment" else added.keyframe_ids, matrix)
-                 for space, (owner, matrix) in extraction.vectors.items()},
-                replaced_videos=added.replaced_videos, replaced_vectors=added.replaced_vectors,
-            )
-        except Exception as exc:  # the catalog has it; derived.json stays behind until rebuilt
-            log.warning("%s: keyword/vector index update failed (%s); rebuilding them from the catalog",
-                        job.path, exc)
-            try:
-                derived.rebuild()
-            except Exception:
-                log.exception("rebuilding the derived indexes failed; the next run or search retries")
+        vectors = {space: (added.moment_ids if owner == "moment" else added.keyframe_ids, matrix)
+                   for space, (owner, matrix) in extraction.vectors.items()}
+        _write_derived(derived, lambda: derived.apply(
+            catalog.videos([added.video_id])[0], moments, vectors, replaced_videos=added.replaced_videos,
+            replaced_vectors=added.replaced_vectors, flush=False))
         result.seconds["write"] = round(time.perf_counter() - t0, 4)
         return result
+
+
+def _write_derived(derived: DerivedIndexes, write: Callable[[], Any]) -> None:
+    """Update the keyword and vector indexes (``derived.apply``, ``flush`` or ``maybe_flush``);
+    when that fails, the catalog still has every video (derived.json stays behind): rebuild
+    them from it, or leave it to the next run or search."""
+    try:
+        write()
+    except Exception as exc:
+        log.warning("keyword/vector index update failed (%s); rebuilding them from the catalog", exc)
+        try:
+            derived.rebuild()
+        except Exception:
+            log.exception("rebuilding the derived indexes failed; the next run or search retries")
 
 
 def _describe(describer: Any, path: Path, duration: float, step: float) -> list[Moment]:
@@ -528,24 +571,42 @@ def _one_line(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _check_unchanged(path: Path, before: os.stat_result) -> None:
+def _check_unchanged(path: Path, before: os.stat_result | tuple[int, int], now: os.stat_result | None = None) -> None:
     """Raise :class:`MediaError` when the file is no longer what was read at the start.
 
     Size, modification time and inode are compared, as ``make`` and ``rsync`` do: a file
     still being copied or recorded, or replaced meanwhile, must not be stored as a mix of
     its old and new bytes. It is recorded as failed, and the next run reads it again.
+    ``before`` is a stat, or (size, mtime_ns) as a :class:`Job` carries them to another
+    machine (where inode numbers mean nothing); ``now``: a stat just taken, if any.
     """
-    try:
-        now = path.stat()
-    except OSError as exc:
-        raise MediaError(path, f"the file disappeared while it was being indexed ({exc.strerror or exc})") from exc
-    if (now.st_size, now.st_mtime_ns, now.st_ino, now.st_dev) != (before.st_size, before.st_mtime_ns,
-                                                                   before.st_ino, before.st_dev):
-        what = (f"it grew from {before.st_size} to {now.st_size} bytes" if now.st_size > before.st_size
-                else f"its size went from {before.st_size} to {now.st_size} bytes" if now.st_size != before.st_size
-                else "it was replaced" if now.st_ino != before.st_ino else "it was written to")
-        raise MediaError(path, f"the file changed while it was being indexed ({what}); "
-                               "index it again once it is complete")
+    if now is None:
+        try:
+            now = path.stat()
+        except OSError as exc:
+            raise MediaError(path, f"the file disappeared while it was being indexed ({exc.strerror or exc})") from exc
+    if isinstance(before, os.stat_result):  # (a stat_result is a tuple too: test it first)
+        size, mtime_ns = before.st_size, before.st_mtime_ns
+        same_file = (now.st_ino, now.st_dev) == (before.st_ino, before.st_dev)
+    else:
+        size, mtime_ns = before
+        same_file = True
+    if (now.st_size, now.st_mtime_ns) == (size, mtime_ns) and same_file:
+        return
+    what = (f"it grew from {size} to {now.st_size} bytes" if now.st_size > size
+            else f"its size went from {size} to {now.st_size} bytes" if now.st_size != size
+            else "it was replaced" if not same_file else "it was written to")
+    raise MediaError(path, f"the file changed while it was being indexed ({what}); index it again once it is complete")
+
+
+def _fatal_error(name: str, message: str) -> VideoQAError:
+    """The error a worker reported, as the same class when models.errors has it (the CLI's exit code)."""
+    import models.errors as errors
+
+    cls = getattr(errors, name, None)
+    if isinstance(cls, type) and issubclass(cls, VideoQAError) and cls is not MediaError:
+        return cls(message)
+    return VideoQAError(message)
 
 
 def _rgb(keyframes: Sequence[Keyframe]) -> list[np.ndarray]:

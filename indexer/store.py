@@ -24,6 +24,7 @@ import os
 import pickle  # only the allow-list unpickler of Whoosh's files below
 import shutil
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -678,6 +679,12 @@ class DerivedIndexes:
         self.keywords: KeywordStore = KEYWORD_STORES.get(engine, WhooshKeywordStore)(self.dir)
         self.vectors: dict[str, VectorStore] = {}
         self._stale = False  # an update failed: never claim to be current until rebuilt
+        # Applied in memory, not yet on disk (see flush): keyword documents, removed videos,
+        # vector spaces changed; and what the last flush cost, for maybe_flush.
+        self._pending_add: list[tuple[Video, Sequence[Moment]]] = []
+        self._pending_remove: set[int] = set()
+        self._dirty: set[str] = set()
+        self._last_flush = (0.0, 0.0)  # (when, seconds it took)
 
     def spaces(self) -> list[str]:
         return sorted(self.catalog.manifest().get("spaces", {}))
@@ -738,21 +745,60 @@ class DerivedIndexes:
         _atomic_write_text(self.dir / self.STATE, json.dumps(state) + "\n")
 
     def _wanted_engine(self) -> str:
-        return self.keyword_options.wanted(self.catalog.stats()["moments"], self.keywords.engine)
+        return self.keyword_options.wanted(self.catalog.count_moments(), self.keywords.engine)
 
     def apply(self, video: Video, moments: Sequence[Moment], vectors: dict[str, tuple[Sequence[int], np.ndarray]],
-              replaced_videos: Iterable[int] = (), replaced_vectors: dict[str, list[int]] | None = None) -> None:
+              replaced_videos: Iterable[int] = (), replaced_vectors: dict[str, list[int]] | None = None,
+              *, flush: bool = True) -> None:
         """Add one newly committed video (and drop what it replaced); then record the generation.
 
-        An index that has outgrown its kind (flat FAISS past ``ivf_above``, Whoosh past
-        ``tantivy_above``) is rebuilt from the catalog as the options want.
+        With ``flush=False`` the change is made in memory only, and written with the next
+        :meth:`flush` (or :meth:`maybe_flush`): at a million moments, saving the FAISS files
+        and committing the keyword index take about a second, which a writer cannot pay per
+        video. Until then ``derived.json`` keeps the older generation, so a crash leaves
+        indexes that are rebuilt from the catalog, never ones that claim to be current.
         """
         try:
             for space, ids in (replaced_vectors or {}).items():
                 self.vector_store(space).remove(ids)
+                self._dirty.add(space)
             for space, (ids, matrix) in vectors.items():
                 self.vector_store(space).add(ids, matrix)
-            for space in set(vectors) | set(replaced_vectors or {}):
+                self._dirty.add(space)
+            gone = set(replaced_videos) | {video.id}
+            self._pending_add = [(v, m) for v, m in self._pending_add if v.id not in gone]
+            self._pending_remove |= set(replaced_videos)
+            self._pending_add.append((video, moments))
+        except BaseException:
+            self._stale = True
+            raise
+        if flush:
+            self.flush()
+
+    @property
+    def pending(self) -> bool:
+        """Changes applied in memory and not yet written."""
+        return bool(self._pending_add or self._pending_remove or self._dirty)
+
+    def maybe_flush(self, share: float = 0.1) -> bool:
+        """Flush when the time since the last flush is at least 1/``share`` of what the last one
+        took: writing stays about ``share`` of the writer's time whatever the index's size (a
+        small index is written after every video, a large one every several seconds)."""
+        when, took = self._last_flush
+        if self.pending and time.monotonic() - when >= took / share:
+            self.flush()
+            return True
+        return False
+
+    def flush(self) -> None:
+        """Write what :meth:`apply` changed, moving to another kind of index where the size asks
+        for it (flat FAISS past ``ivf_above``, Whoosh past ``tantivy_above``); then record the
+        catalog's generation as the one these files reflect."""
+        if not self.pending:
+            return
+        t0 = time.monotonic()
+        try:
+            for space in sorted(self._dirty):
                 store = self.vector_store(space)
                 if store.needs_rebuild():  # grown past the flat limit, or past its IVF lists
                     store.rebuild(self.catalog)
@@ -761,11 +807,16 @@ class DerivedIndexes:
             if self._wanted_engine() != self.keywords.engine:
                 self.rebuild_keywords()
             else:
-                self.keywords.update([(video, moments)], remove_videos=replaced_videos)
+                self.keywords.update(self._pending_add, remove_videos=sorted(self._pending_remove))
         except BaseException:
             self._stale = True
             raise
+        self._clear_pending()
         self.mark_current()
+        self._last_flush = (time.monotonic(), time.monotonic() - t0)
+
+    def _clear_pending(self) -> None:
+        self._pending_add, self._pending_remove, self._dirty = [], set(), set()
 
     def remove(self, video_id: int, vectors: dict[str, list[int]]) -> None:
         """Drop a video the catalog no longer has."""
@@ -780,6 +831,7 @@ class DerivedIndexes:
         log.info("rebuilding the keyword and vector indexes of %s from its catalog", self.dir)
         generation = self.catalog.generation
         self._stale = False
+        self._clear_pending()  # the rebuild reads everything from the catalog
         self.clean_leftovers()
         self.rebuild_keywords()
         self.rebuild_vectors()

@@ -69,6 +69,57 @@ def test_derived_indexes_rebuild_to_the_same_state(tmp_path):
         assert len(docs_incremental) == 2 + 4  # two video documents, four moments
 
 
+@pytest.mark.parametrize("engine", ["whoosh", "tantivy"])
+def test_buffered_updates_reach_disk_at_flush_and_equal_a_rebuild(tmp_path, engine):
+    """apply(flush=False) keeps the change in memory: derived.json stays behind (a crash means a
+    rebuild, never stale files that claim to be current); flush writes it all at once."""
+    from indexer.store import KeywordOptions
+
+    with Catalog(tmp_path) as catalog:
+        write_manifest(catalog, {"spaces": {"text": {"model": "test", "dim": 4}}})
+        derived = DerivedIndexes(catalog, keyword_options=KeywordOptions(engine))
+        derived.mark_current()
+        for i, name in enumerate(["a.mp4", "b.mp4", "a.mp4", "c.mp4"]):  # the third replaces the first
+            added, moments, vecs = _add(catalog, name, [f"text {name} {i}", "shared words"], seed=i)
+            derived.apply(catalog.videos([added.video_id])[0], moments, {"text": (added.moment_ids, vecs)},
+                          added.replaced_videos, added.replaced_vectors, flush=False)
+            assert derived.pending and not derived.is_current()
+        assert not DerivedIndexes(catalog).is_current()  # what another process sees before the flush
+        derived.flush()
+        assert not derived.pending and derived.is_current() and DerivedIndexes(catalog).usable()
+        buffered = (DerivedIndexes(catalog).vector_store("text").ntotal, derived.keywords.doc_keys())
+        fresh = DerivedIndexes(catalog, keyword_options=KeywordOptions(engine))
+        fresh.rebuild()
+        assert (fresh.vector_store("text").ntotal, fresh.keywords.doc_keys()) == buffered
+        assert buffered[0] == 6 and len(buffered[1]) == 3 + 6  # the replaced video's documents are gone
+
+
+def test_maybe_flush_spends_a_share_of_the_time(tmp_path, monkeypatch):
+    import indexer.store as store
+
+    now = [100.0]
+    monkeypatch.setattr(store.time, "monotonic", lambda: now[0])
+    with Catalog(tmp_path) as catalog:
+        write_manifest(catalog, {"spaces": {"text": {"model": "test", "dim": 4}}})
+        derived = DerivedIndexes(catalog)
+        derived.mark_current()
+
+        def add(i):
+            added, moments, vecs = _add(catalog, f"v{i}.mp4", [f"words {i}"], seed=i)
+            derived.apply(catalog.videos([added.video_id])[0], moments, {"text": (added.moment_ids, vecs)},
+                          flush=False)
+
+        add(0)
+        assert derived.maybe_flush(share=0.1)  # nothing written yet: at once
+        derived._last_flush = (now[0], 2.0)  # as if that flush had taken 2 s
+        add(1)
+        now[0] += 19.0
+        assert not derived.maybe_flush(share=0.1) and derived.pending  # 19 s < 2 s / 0.1
+        now[0] += 1.0
+        assert derived.maybe_flush(share=0.1) and not derived.pending and derived.is_current()
+        assert not derived.maybe_flush(share=0.1)  # nothing pending
+
+
 def test_a_relative_index_dir_opens_read_only(tmp_path, monkeypatch):
     with Catalog(tmp_path / "idx") as catalog:
         _add(catalog, "a.mp4", ["hello"])

@@ -89,10 +89,13 @@ def local_index(hub, samples, tmp_path_factory) -> tuple[Path, dict]:
 def test_ray_executor_builds_the_same_catalog_as_the_local_one(local_ray, hub, samples, local_index, tmp_path):
     from indexer.distributed import RayExecutor
 
+    from models.hub import ModelHub
+
+    driver_hub = ModelHub(hub.config)  # nothing loaded yet
     executor = RayExecutor(hub.config, IndexOptions())
     try:
         assert executor.workers == 2  # one per CPU of the local Ray
-        report = Indexer(tmp_path, hub, executor=executor).index([samples])
+        report = Indexer(tmp_path, driver_hub, executor=executor).index([samples])
         info = executor.worker_info()
     finally:
         executor.close()
@@ -102,7 +105,7 @@ def test_ray_executor_builds_the_same_catalog_as_the_local_one(local_ray, hub, s
     assert snap, "nothing was indexed"
     assert_same_catalog(local_index[1], snap)
     # The models ran in the workers, each loaded once per worker, and never in this process.
-    assert not hub.loaded() or all(m["role"] != "transcriber" or m["model"] == "tiny.en" for m in hub.loaded())
+    assert driver_hub.loaded() == []
     assert len({w["pid"] for w in info}) == 2 and os.getpid() not in {w["pid"] for w in info}
     for worker in info:
         assert (worker["torch_threads"], worker["whisper_threads"]) == (1, 1)  # its CPU, not the node's
@@ -123,18 +126,20 @@ def test_ray_run_again_skips_and_reports_bad_files(local_ray, hub, samples, tmp_
     good = sorted(folder.glob("*.mp4"))
     (folder / "broken.mp4").write_bytes(good[0].read_bytes()[: 3000])  # cut inside the first boxes
     (folder / "noise.mkv").write_bytes(os.urandom(50_000))
+    shutil.copy(good[1], folder / "copy.mp4")  # the same bytes as another new file of the batch
     index_dir = tmp_path / "index"
     # Files are hashed in Ray tasks, as on a cluster of several nodes (one node hashes in the driver).
     executor = RayExecutor(hub.config, IndexOptions(), RayOptions(hash_on_cluster=True))
     try:
         first = Indexer(index_dir, hub, executor=executor).index([folder])
-        # A copy of an indexed file in the same batch is found by its content, not indexed twice.
-        shutil.copy(good[1], folder / "copy.mp4")
         second = Indexer(index_dir, hub, executor=executor).index([folder])
     finally:
         executor.close()
     by_name = {Path(r.path).name: r for r in first.results}
-    assert first.count("indexed") == 4 and first.count("failed") == 2
+    assert first.count("indexed") == 4 and first.count("failed") == 2 and len(first.results) == 7
+    # Held back while its twin was extracted, then found by its content: extracted once.
+    assert by_name["copy.mp4"].status == "skipped" and by_name["copy.mp4"].reason == f"same content as {good[1]}"
+    assert not by_name["copy.mp4"].seconds.get("speech")
     for name in ("broken.mp4", "noise.mkv"):
         assert by_name[name].status == "failed" and by_name[name].reason and by_name[name].stage == "probe"
     again = {Path(r.path).name: r for r in second.results}
@@ -191,6 +196,7 @@ def test_cli_index_with_the_ray_executor(local_ray, samples, local_index, tmp_pa
     ({"CPU": 32.0, "GPU": 4.0}, "cpu", {}, (32, 0.0)),  # device cpu: GPUs are left alone
     ({"CPU": 32.0, "GPU": 4.0}, "auto", {"workers": 3}, (3, 1.0)),
     ({"CPU": 0.5}, "auto", {}, (1, 0.0)),  # at least one worker
+    ({"CPU": 8.0}, "cuda", {"workers": 2}, (2, 1.0)),  # GPU workers before the autoscaler adds GPU nodes
 ])
 def test_plan_workers(resources, device, options, expected):
     from indexer.distributed import RayOptions, plan_workers
@@ -204,6 +210,10 @@ def test_plan_workers_refuses_contradictions():
 
     with pytest.raises(ConfigError, match="device is cpu"):
         plan_workers({"CPU": 4.0, "GPU": 1.0}, "cpu", RayOptions(gpus=1.0))
+    with pytest.raises(ConfigError, match="device is cuda but ray_worker_gpus is 0"):
+        plan_workers({"CPU": 4.0, "GPU": 1.0}, "cuda", RayOptions(gpus=0.0))
+    with pytest.raises(ConfigError, match="do not fit in the local Ray"):  # no GPU here: never starts
+        plan_workers({"CPU": 2.0}, "cuda", RayOptions(), fixed=True)
     with pytest.raises(ConfigError, match="positive number of CPUs"):
         plan_workers({"CPU": 4.0}, "auto", RayOptions(cpus=0))
     # A local Ray started for the run never grows: workers that do not fit could never start.
@@ -227,7 +237,8 @@ def test_an_unreachable_cluster_is_one_clear_line(tmp_path):
     lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert lines == [f"videoqa: error: cannot reach Ray at 127.0.0.1:{port}: Connection refused (is the cluster's "
                      "head running, and is this its GCS port, 6379, or its Ray Client port, 10001?)"], out.stderr
-    assert not (tmp_path / "index" / "catalog.sqlite3").exists()
+    with Catalog(tmp_path / "index", readonly=True) as catalog:  # the executor is made under the writer lock
+        assert catalog.count_videos() == 0 and not catalog.failures()
 
 
 def test_identify_file_hashes_only_the_file_the_writer_saw(tmp_path):
@@ -248,3 +259,26 @@ def test_identify_file_hashes_only_the_file_the_writer_saw(tmp_path):
     video.unlink()
     cid, error, _ = identify_file(Candidate(str(video), st.st_size, st.st_mtime_ns))
     assert cid is None and error
+
+
+@pytest.mark.slow
+def test_a_missing_model_on_the_workers_stops_the_run_as_it_does_locally(local_ray, samples, tmp_path):
+    from indexer.distributed import RayExecutor
+    from models.errors import VideoQAError
+    from models.hub import ModelHub, ModelsConfig, RoleConfig
+
+    config = ModelsConfig(profile="packaged", cache_dir=tmp_path / "cache",
+                          roles={"transcriber": RoleConfig(model="tiny.en", path=str(tmp_path / "no-such-model"))})
+    errors = {}
+    for name in ("local", "ray"):
+        executor = RayExecutor(config, IndexOptions()) if name == "ray" else None
+        with pytest.raises(VideoQAError) as caught:
+            Indexer(tmp_path / name, ModelHub(config), executor=executor).index([samples])
+        errors[name] = caught.value
+        if executor is not None:
+            executor.close()
+        with Catalog(tmp_path / name, readonly=True) as catalog:
+            assert catalog.count_videos() == 0 and not catalog.failures()  # no file blamed for it
+    assert type(errors["ray"]) is type(errors["local"])  # the same class: the same exit code
+    assert str(errors["ray"]).startswith(str(errors["local"]))
+    assert "on Ray worker" in str(errors["ray"])
