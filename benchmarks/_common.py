@@ -42,6 +42,26 @@ def machine() -> dict:
             "torch": torch_info, "gpu": gpu}
 
 
+def proc_status_kib(key: str, pid: int | str = "self") -> int:
+    """A memory line of /proc/PID/status in KiB (VmRSS, VmHWM, ...); 0 when it cannot be read."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def reset_peak_rss() -> bool:
+    """Start a new VmHWM (the kernel's peak RSS of this process): writing 5 to clear_refs. False where it can't."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
 def median(values) -> float:
     values = list(values)
     return statistics.median(values) if values else float("nan")

@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-from _common import machine, median, write_json  # noqa: E402
+from _common import machine, median, proc_status_kib, reset_peak_rss, write_json  # noqa: E402
 
 from indexer.catalog import Catalog  # noqa: E402
 from indexer.media import probe  # noqa: E402
@@ -84,16 +84,6 @@ def source_of(path: str) -> str:
 
 
 # -- memory --------------------------------------------------------------------------------
-def _status_kib(pid: int, key: str) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
-
-
 def _pss_kib(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
@@ -144,11 +134,7 @@ class TreeMemory:
         self._hwm_reset = False
 
     def __enter__(self) -> "TreeMemory":
-        try:  # "5" resets VmHWM, the peak RSS the kernel keeps for this process
-            Path("/proc/self/clear_refs").write_text("5")
-            self._hwm_reset = True
-        except OSError:
-            pass
+        self._hwm_reset = reset_peak_rss()
         self._driver_sampled = 0
         self._thread.start()
         return self
@@ -163,13 +149,13 @@ class TreeMemory:
         pids = _descendants(self.pid)
         self.processes = max(self.processes, len(pids))
         for pid in pids:
-            r = _status_kib(pid, "VmRSS")
+            r = proc_status_kib("VmRSS", pid)
             rss += r
             pss += _pss_kib(pid)
             if pid != self.pid and _cmdline(pid).startswith("ray::_Worker"):
                 self.workers.add(pid)
                 self.worker_rss = max(self.worker_rss, r)
-        self._driver_sampled = max(self._driver_sampled, _status_kib(self.pid, "VmRSS"))
+        self._driver_sampled = max(self._driver_sampled, proc_status_kib("VmRSS", self.pid))
         self.tree_rss, self.tree_pss = max(self.tree_rss, rss), max(self.tree_pss, pss)
 
     def _loop(self) -> None:
@@ -177,7 +163,7 @@ class TreeMemory:
             self._sample()
 
     def result(self) -> dict[str, Any]:
-        driver = _status_kib(self.pid, "VmHWM") if self._hwm_reset else self._driver_sampled
+        driver = proc_status_kib("VmHWM", self.pid) if self._hwm_reset else self._driver_sampled
         tree = max(self.tree_rss, driver)  # sampled; the driver's own peak is exact
         return {"driver_peak_rss_mib": round(driver / 1024), "tree_peak_rss_mib": round(tree / 1024),
                 "tree_peak_pss_mib": round(self.tree_pss / 1024), "worker_peak_rss_mib": round(self.worker_rss / 1024),

@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine, median, write_json  # noqa: E402
+from _common import machine, median, proc_status_kib, reset_peak_rss, write_json  # noqa: E402
 
 from models.base import quiet_transformers, resolve_device  # noqa: E402
 
@@ -163,10 +163,7 @@ def _timed(fn: Callable[[], Any], runs: int, after: Callable[[], dict] | None = 
 
 def _reset_peak() -> None:
     """Start a new peak-memory measurement (Linux: clear_refs 5 resets VmHWM; CUDA: its own counter)."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
+    reset_peak_rss()
     import torch
 
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -175,13 +172,8 @@ def _reset_peak() -> None:
 
 def _peak() -> dict:
     """Peak resident memory (GiB) since :func:`_reset_peak`, and peak CUDA memory when on a GPU."""
-    rss = None
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                rss = int(line.split()[1]) / 2**20
-    except (OSError, ValueError):
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # since start: an upper bound
+    hwm = proc_status_kib("VmHWM")
+    rss = hwm / 2**20 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # else: since start
     out = {"rss_gib": round(rss, 2) if rss is not None else None}
     import torch
 

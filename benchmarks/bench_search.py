@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, machine, median, write_json  # noqa: E402
+from _common import RESULTS, machine, median, proc_status_kib, write_json  # noqa: E402
 
 GENERATOR_VERSION = 1
 MOMENTS_PER_VIDEO = 100
@@ -244,10 +244,7 @@ def _rss_mib() -> float:
 
 
 def _current_rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024.0
-    return float("nan")
+    return proc_status_kib("VmRSS") / 1024.0 or float("nan")
 
 
 def clip_weights(work: Path) -> Path:

@@ -399,8 +399,8 @@ class Catalog:
         with self._lock:
             q = lambda sql: int(self._db.execute(sql).fetchone()[0])  # noqa: E731
             return {
-                "videos": q("SELECT COUNT(*) FROM videos"),
-                "moments": q("SELECT COUNT(*) FROM moments"),
+                "videos": self.count_videos(),
+                "moments": self.count_moments(),
                 "keyframes": q("SELECT COUNT(*) FROM keyframes"),
                 "failures": q("SELECT COUNT(*) FROM failures"),
                 "generation": self.generation,

@@ -32,7 +32,9 @@ from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any, Iterable, Iterator
 
-from indexer.pipeline import Candidate, Extraction, IndexOptions, Job, extract, identify_file
+from indexer.pipeline import (
+    Candidate, Extraction, Identified, IndexOptions, Job, extract, identify_file, identify_here,
+)
 from models.errors import ConfigError, VideoQAError
 from models.hub import ModelHub, ModelsConfig, RoleConfig
 from models.registry import ROLES
@@ -167,9 +169,9 @@ class RayExecutor:
         ray = _ray()
         self.options = options
         self._started = False
+        address = options.address or os.environ.get("RAY_ADDRESS") or None
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"logging_level": logging.WARNING}
-            address = options.address or os.environ.get("RAY_ADDRESS") or None
             if address:
                 _check_reachable(address)
             else:  # a new local Ray, for this run only
@@ -184,8 +186,8 @@ class RayExecutor:
                 raise ConfigError(f"cannot start or reach Ray at {where}: {first}") from exc
             self._started = True
         try:
-            local = self._started and not (options.address or os.environ.get("RAY_ADDRESS"))
-            workers, gpus = plan_workers(ray.cluster_resources(), config.device, options, fixed=local)
+            workers, gpus = plan_workers(ray.cluster_resources(), config.device, options,
+                                         fixed=self._started and not address)
         except ConfigError:
             self.close()
             raise
@@ -209,8 +211,7 @@ class RayExecutor:
     def workers(self) -> int:
         return len(self._actors)
 
-    def identify(self, candidates: Iterable[Candidate]) -> Iterator[tuple[Candidate, tuple[str | None, str | None,
-                                                                                          float]]]:
+    def identify(self, candidates: Iterable[Candidate]) -> Iterator[tuple[Candidate, Identified]]:
         """Hash new files as small Ray tasks spread over the cluster, a window ahead, in order.
 
         The writer's machine then does not read every byte of the library itself; each
@@ -223,8 +224,7 @@ class RayExecutor:
         if on_cluster is None:
             on_cluster = sum(1 for node in ray.nodes() if node.get("Alive")) > 1
         if not on_cluster:
-            for candidate in candidates:
-                yield candidate, identify_file(candidate)
+            yield from identify_here(candidates)
             return
         task = ray.remote(identify_file).options(num_cpus=0, scheduling_strategy="SPREAD")
         window = max(8, 2 * len(self._actors))

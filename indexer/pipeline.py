@@ -32,8 +32,8 @@ from indexer.store import (
 from models.errors import MediaError, VideoQAError
 from models.hub import ModelHub
 
-__all__ = ["IndexOptions", "FileResult", "IndexReport", "Indexer", "STAGES", "Candidate", "identify_file", "Job",
-           "Extraction", "extract", "Executor", "LocalExecutor"]
+__all__ = ["IndexOptions", "FileResult", "IndexReport", "Indexer", "STAGES", "Candidate", "Identified",
+           "identify_file", "identify_here", "Job", "Extraction", "extract", "Executor", "LocalExecutor"]
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,10 @@ class Candidate:
     content_id: str | None = None  # None: to be hashed
 
 
-def identify_file(candidate: Candidate) -> tuple[str | None, str | None, float]:
+Identified = tuple[str | None, str | None, float]  # (content id, or None and why not; seconds)
+
+
+def identify_file(candidate: Candidate) -> Identified:
     """(content id, None, seconds), or (None, one-line reason, seconds) when the file cannot be hashed.
 
     Runs where the executor says (here, or on a Ray worker next to the data); the file
@@ -160,6 +163,12 @@ def identify_file(candidate: Candidate) -> tuple[str | None, str | None, float]:
     except Exception as exc:  # reported for this file; the batch goes on
         return None, _one_line(f"identify failed: {type(exc).__name__}: {exc}"), time.perf_counter() - t0
     return cid, None, time.perf_counter() - t0
+
+
+def identify_here(candidates: Iterable[Candidate]) -> Iterator[tuple[Candidate, Identified]]:
+    """:func:`identify_file` of each candidate in this process, lazily, in order."""
+    for candidate in candidates:
+        yield candidate, identify_file(candidate)
 
 
 @dataclass
@@ -249,10 +258,8 @@ class LocalExecutor:
     def __init__(self, hub: ModelHub, options: IndexOptions, *, progress: bool = False):
         self.hub, self.options, self.progress = hub, options, progress
 
-    def identify(self, candidates: Iterable[Candidate]) -> Iterator[tuple[Candidate, tuple[str | None, str | None,
-                                                                                          float]]]:
-        for candidate in candidates:
-            yield candidate, identify_file(candidate)
+    def identify(self, candidates: Iterable[Candidate]) -> Iterator[tuple[Candidate, Identified]]:
+        return identify_here(candidates)
 
     def run(self, jobs: Iterable[Job]) -> Iterator[tuple[Job, Extraction]]:
         for job in jobs:  # lazily: each file is identified only after the previous one is written
@@ -270,8 +277,7 @@ class Executor(Protocol):
 
     name: str
 
-    def identify(self, candidates: Iterable[Candidate]) -> Iterator[tuple[Candidate, tuple[str | None, str | None,
-                                                                                          float]]]:
+    def identify(self, candidates: Iterable[Candidate]) -> Iterator[tuple[Candidate, Identified]]:
         """:func:`identify_file` of each candidate, in order."""
         ...
 
