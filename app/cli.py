@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("questions", type=Path, metavar="QUESTIONS.jsonl",
                    help="One question per line (see docs/EVALUATION.md).")
     p.add_argument("--answers", action="store_true", help="Also ask each question and score the answers.")
+    p.add_argument("--split", choices=("tune", "test"), help="Only the questions of this split (their \"split\" "
+                   "field): choose settings on tune, report on test.")
     p.add_argument("--json", action="store_true", help="Print JSON.")
 
     p = sub.add_parser("library", parents=[common], help="List the indexed videos and the files that failed.")
@@ -239,9 +241,10 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     if cmd == "eval":
         from app.evaluation import evaluate, format_report, load_questions
 
-        report = evaluate(qa, load_questions(args.questions), answers=args.answers)
+        report = evaluate(qa, load_questions(args.questions, args.split), answers=args.answers)
         if args.json:
-            out.write(json.dumps({k: report[k] for k in ("overall", "by_category", "by_channel")}) + "\n")
+            out.write(json.dumps({k: report[k] for k in ("overall", "by_category", "by_channel",
+                                                         "by_category_channel")}) + "\n")
         else:
             out.write(format_report(report))
         return 0

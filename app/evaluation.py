@@ -46,10 +46,13 @@ class Question:
     gold: list[Gold]
     category: str = "all"
     answers: list[str] = field(default_factory=list)
+    split: str = ""  # "tune" or "test": settings are chosen on one and reported on the other
 
 
-def load_questions(path: str | Path) -> list[Question]:
-    """Read a JSON-lines question file; a bad line is an error naming the file and line."""
+def load_questions(path: str | Path, split: str | None = None) -> list[Question]:
+    """Read a JSON-lines question file; a bad line is an error naming the file and line.
+
+    ``split``: keep only the questions of that split (their ``"split"`` field)."""
     path = Path(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -66,13 +69,16 @@ def load_questions(path: str | Path) -> list[Question]:
             answers = row.get("answer") or []
             questions.append(Question(str(row.get("id", n)), str(row["question"]), gold,
                                       str(row.get("category") or "all"),
-                                      [answers] if isinstance(answers, str) else [str(a) for a in answers]))
+                                      [answers] if isinstance(answers, str) else [str(a) for a in answers],
+                                      str(row.get("split") or "")))
         except (ValueError, KeyError, TypeError) as exc:
             raise VideoQAError(f"{where}: not a valid question ({type(exc).__name__}: {exc})") from None
         if not gold:
             raise VideoQAError(f"{where}: a question needs at least one gold video")
+    if split:
+        questions = [q for q in questions if q.split == split]
     if not questions:
-        raise VideoQAError(f"{path}: no questions")
+        raise VideoQAError(f"{path}: no questions" + (f" in split {split!r}" if split else ""))
     return questions
 
 
@@ -144,7 +150,7 @@ def evaluate(qa: Any, questions: Sequence[Question], *, answers: bool = False) -
         for name, variant in variants.items():
             hits = [h.to_dict() for h in variant.search(q.question, RANK_DEPTH)]
             m = hit_metrics(q, hits)
-            by_channel_rows[name].append(m)
+            by_channel_rows[name].append({**m, "category": q.category})
             if name == "fused":
                 row.update(m)
                 row["top"] = hits[0]["name"] if hits else None
@@ -159,6 +165,8 @@ def evaluate(qa: Any, questions: Sequence[Question], *, answers: bool = False) -
         "overall": _mean(per_question, metric_keys),
         "by_category": {c: _mean([r for r in per_question if r["category"] == c], metric_keys) for c in categories},
         "by_channel": {name: _mean(rows, keys) for name, rows in by_channel_rows.items()},
+        "by_category_channel": {c: {name: _mean([r for r in rows if r["category"] == c], keys)
+                                    for name, rows in by_channel_rows.items()} for c in categories},
         "questions": per_question,
     }
 
@@ -179,4 +187,8 @@ def format_report(report: dict[str, Any]) -> str:
     lines.append("by channel")
     for name, m in report["by_channel"].items():
         lines.append(row(f"  {name}", m))
+    for category, channels in report.get("by_category_channel", {}).items():
+        lines.append(f"  {category}")
+        for name, m in channels.items():
+            lines.append(row(f"    {name}", m))
     return "\n".join(lines) + "\n"

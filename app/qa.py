@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from app.answering import Answer, AnswerEvent, answer_events
-from app.settings import Settings, load_settings
+from app.settings import Settings, language_list, load_settings
 from indexer.catalog import Catalog
 from indexer.schema import Video
 from indexer.keyframes import KeyframeOptions
 from indexer.pipeline import FileResult, IndexOptions, Indexer, IndexReport
-from indexer.speech import SpeechOptions
+from indexer.windows import SpeechOptions
 from indexer.store import DerivedIndexes, KeywordOptions, VectorIndexOptions, writer_lock
 from models.errors import ConfigError
 from models.hub import ModelHub, ModelsConfig, RoleConfig, report, resolve_profile
@@ -105,8 +105,8 @@ class VideoQA:
             keyframes=KeyframeOptions(sample_fps=s.keyframe_fps, threshold=s.keyframe_threshold,
                                       min_gap=s.keyframe_min_gap, max_keyframes=s.max_keyframes,
                                       max_key_gap=s.keyframe_max_key_gap),
-            speech=SpeechOptions(max_window=s.window_seconds, overlap=s.window_overlap, language=s.language),
-            moment_max_seconds=s.moment_seconds,
+            speech=SpeechOptions(max_window=s.window_seconds, overlap=s.window_overlap, language=s.language,
+                                 languages=language_list(s.languages)),
             describe_window=s.describe_window,
             force=force,
             vector_index=self.vector_options(),
@@ -176,8 +176,8 @@ class VideoQA:
                 s = self.settings
                 options = RetrievalOptions(
                     weights={"keyword": s.keyword_weight, "semantic": s.semantic_weight, "visual": s.visual_weight},
-                    fusion=s.fusion, scorer=s.scorer, semantic_floor=s.semantic_floor, visual_floor=s.visual_floor,
-                    visual_ceiling=s.visual_ceiling, vector_index=self.vector_options(),
+                    fusion=s.fusion, scorer=s.scorer, keyword_norm=s.keyword_norm, semantic_floor=s.semantic_floor,
+                    visual_floor=s.visual_floor, visual_ceiling=s.visual_ceiling, vector_index=self.vector_options(),
                     keyword_index=self.keyword_options())
                 self._retriever = Retriever(self.index_dir, self.hub, options)
             return self._retriever

@@ -17,7 +17,8 @@ from typing import Any, Mapping
 from models.base import default_cache_dir
 from models.errors import ConfigError
 
-__all__ = ["Setting", "SETTINGS", "Settings", "load_settings", "settings_markdown", "default_index_dir", "ENV_PREFIX"]
+__all__ = ["Setting", "SETTINGS", "Settings", "load_settings", "settings_markdown", "default_index_dir", "ENV_PREFIX",
+           "language_list"]
 
 ENV_PREFIX = "VIDEOQA_"
 
@@ -135,6 +136,9 @@ SETTINGS: tuple[Setting, ...] = (
       "The reranker's task instruction.", group="models"),
     S("language", None, str, "Spoken language code (en, de, zh, ...) of every video; unset: detected per "
       "speech window (English-only models: en).", group="speech", optional=True),
+    S("languages", None, str, "Comma-separated language codes (en,zh) that detection may choose from; unset: "
+      "any of Whisper's. Set it when a library holds a few known languages: short or noisy speech can be "
+      "mistaken for a language nobody speaks in it.", group="speech", optional=True),
     S("beam_size", 5, int, "Whisper beam size.", group="speech"),
     S("no_repeat_ngram_size", 6, int, "Whisper: forbid repeating token n-grams of this size against repetition "
       "loops (0: off). Below 5 it breaks real speech: 'what your country can do for you, ask what you can do "
@@ -142,8 +146,6 @@ SETTINGS: tuple[Setting, ...] = (
     S("vad_threshold", 0.5, float, "Silero VAD speech probability threshold.", group="speech"),
     S("window_seconds", 28.0, float, "Seconds of speech per Whisper window.", group="speech"),
     S("window_overlap", 1.0, float, "Seconds of overlap when a long speech region is split.", group="speech"),
-    S("moment_seconds", 10.0, float, "Longest speech moment (consecutive segments joined); shorter moments "
-      "cite more precisely.", group="speech"),
     S("keyframe_fps", 2.0, float, "Frames per second examined for keyframes.", group="keyframes"),
     S("keyframe_threshold", 12.0, float, "Mean grayscale difference (0-255) that marks a new keyframe.",
       group="keyframes"),
@@ -166,6 +168,9 @@ SETTINGS: tuple[Setting, ...] = (
     S("ray_worker_gpus", None, float, "With executor ray: GPUs per worker (0.5: two workers share a GPU); unset: "
       "1 when the cluster has GPUs and device is not cpu, else 0.", group="indexing", optional=True),
     S("keyword_weight", 1.0, float, "Weight of the keyword (TF-IDF) channel in fusion.", group="search"),
+    S("keyword_norm", "query", str, "How keyword scores are brought to [0, 1]: query (against what the question "
+      "could score at best, so a weak match scores low) or top (against the best result).", ("query", "top"),
+      group="search"),
     S("semantic_weight", 1.0, float, "Weight of the text-vector channel in fusion.", group="search"),
     S("visual_weight", 1.0, float, "Weight of the visual (CLIP) channel in fusion.", group="search"),
     S("visual_floor", 0.15, float, "CLIP cosine at or below which a keyframe counts as no match.", group="search"),
@@ -313,3 +318,14 @@ def load_settings(
     for key in ("index_dir", "cache_dir", "library_dir"):
         values[key] = str(Path(values[key]).expanduser())
     return Settings(values, sources)
+
+
+def language_list(value: str | None) -> tuple[str, ...] | None:
+    """The ``languages`` setting as a tuple of codes ("en, zh" -> ("en", "zh")); None when unset."""
+    if not value or not value.strip():
+        return None
+    codes = tuple(dict.fromkeys(c.strip().lower() for c in value.split(",") if c.strip()))
+    bad = [c for c in codes if not c.replace("-", "").isalpha()]
+    if bad:
+        raise ConfigError(f"languages: {', '.join(bad)} is not a language code (write them like en,zh,de)")
+    return codes

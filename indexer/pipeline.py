@@ -25,7 +25,8 @@ from indexer.catalog import Catalog
 from indexer.keyframes import KeyframeOptions, extract_keyframes
 from indexer.media import SAMPLE_RATE, content_id, decode_audio, discover, display_path, probe, stat_file
 from indexer.schema import IMAGE_SPACE, TEXT_SPACE, Keyframe, Moment
-from indexer.speech import SpeechOptions, group_moments, main_language, transcribe_speech
+from indexer.speech import main_language, sentence_moments, transcribe_speech
+from indexer.windows import SpeechOptions
 from indexer.store import (
     DerivedIndexes, KeywordOptions, VectorIndexOptions, check_manifest, write_manifest, writer_lock,
 )
@@ -44,8 +45,6 @@ STAGES = ("identify", "probe", "keyframes", "visual", "audio", "speech", "descri
 class IndexOptions:
     keyframes: KeyframeOptions = KeyframeOptions()
     speech: SpeechOptions = SpeechOptions()
-    moment_max_seconds: float = 10.0
-    moment_max_gap: float = 2.0
     describe_window: float = 0.0  # also describe each window of this many seconds (0: whole video only)
     force: bool = False  # index again even when the content is already in the catalog
     vector_index: VectorIndexOptions = VectorIndexOptions()
@@ -218,9 +217,9 @@ def extract(job: Job, hub: ModelHub, options: IndexOptions, *, progress: bool = 
             segments = []
             if audio.size:
                 segments = transcribe_speech(audio, hub.require("voice_activity"), hub.require("transcriber"),
-                                             options.speech)
+                                             options.speech, where=path.name)
             del audio
-            moments = group_moments(segments, options.moment_max_seconds, options.moment_max_gap)
+            moments = sentence_moments(segments)
         with stages.stage("describe"):
             describer = hub.get("describer")
             if describer is not None:

@@ -20,6 +20,7 @@ import fcntl
 import io
 import json
 import logging
+import math
 import os
 import pickle  # only the allow-list unpickler of Whoosh's files below
 import shutil
@@ -183,6 +184,11 @@ class KeywordStore:
     def search(self, terms: Sequence[str], fields: Sequence[str], limit: int,
                scorer: str = "tfidf") -> list[tuple[int, int | None, float]]:
         """(video id, moment id or None, raw score) of the best documents having any term in ``fields``."""
+        raise NotImplementedError
+
+    def idf(self, terms: Sequence[str], field: str, scorer: str = "tfidf") -> dict[str, float]:
+        """Each term's inverse document frequency in ``field``, as the engine's scorer weighs it
+        (a term in no document gets the highest)."""
         raise NotImplementedError
 
     def doc_keys(self) -> set[str]:
@@ -372,6 +378,12 @@ class WhooshKeywordStore(KeywordStore):
         results = self._searcher(scorer).search(Or([Term(f, t) for f in fields for t in terms]), limit=limit)
         return [(int(hit["video"]), hit.get("moment"), float(hit.score)) for hit in results]
 
+    def idf(self, terms: Sequence[str], field: str, scorer: str = "tfidf") -> dict[str, float]:
+        if not terms or not self.exists():
+            return {}
+        searcher = self._searcher(scorer)
+        return {t: float(searcher.idf(field, t)) for t in terms}  # TF_IDF and BM25F weigh by the same idf
+
     def doc_keys(self) -> set[str]:
         if not self.exists():
             return set()
@@ -474,6 +486,15 @@ class TantivyKeywordStore(KeywordStore):
             moment = doc["moment"][0]
             out.append((int(doc["video"][0]), int(moment) or None, float(score)))
         return out
+
+    def idf(self, terms: Sequence[str], field: str, scorer: str = "tfidf") -> dict[str, float]:
+        if not terms or not self.exists():
+            return {}
+        searcher = self.index.searcher()
+        n = searcher.num_docs
+        # Tantivy's BM25 idf: ln(1 + (N - df + 0.5) / (df + 0.5))
+        return {t: math.log(1 + (n - df + 0.5) / (df + 0.5)) for t in terms
+                for df in (searcher.doc_freq(field, t),)}
 
     def doc_keys(self) -> set[str]:
         import tantivy

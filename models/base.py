@@ -6,15 +6,15 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Sequence
 
 from models.errors import ConfigError
-from models.registry import role_spec
+from models.registry import default_model, role_spec
 from models.resolve import locate_weights
 from models.types import ModelLocation
 
 __all__ = ["LazyModel", "resolve_device", "resolve_dtype", "default_cache_dir", "quiet_transformers",
-           "language_audio"]
+           "language_audio", "ranked_languages"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,23 @@ def language_audio(audio: Any) -> Any:
     if audio.size == 0:
         raise ValueError("detect_language needs audio, not an empty array")
     return audio
+
+
+def ranked_languages(probabilities: Iterable[tuple[str, float]],
+                     languages: Sequence[str] | None = None) -> list[tuple[str, float]]:
+    """(language, probability) pairs best first; with ``languages``, only those, renormalised to sum to 1.
+
+    A candidate list naming no language the model knows is a configuration error.
+    """
+    pairs = [(lang, float(p)) for lang, p in probabilities]
+    if languages:
+        wanted = set(languages)
+        pairs = [(lang, p) for lang, p in pairs if lang in wanted]
+        if not pairs:
+            raise ConfigError(f"languages: none of {', '.join(languages)} is a language this Whisper model knows")
+        total = sum(p for _, p in pairs) or 1.0
+        pairs = [(lang, p / total) for lang, p in pairs]
+    return sorted(pairs, key=lambda lp: lp[1], reverse=True)
 
 
 def quiet_transformers() -> None:
@@ -83,8 +100,7 @@ class LazyModel:
         hf_repo: str | None = None,
     ):
         spec = role_spec(self.role)
-        default = spec.packaged or spec.full
-        self.model_name = model or default.model
+        self.model_name = model or default_model(self.role, self.backend_name)
         self.path = path
         self.device = device
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()

@@ -14,7 +14,7 @@ from typing import Any
 
 from models.base import default_cache_dir
 from models.errors import ConfigError, VideoQAError
-from models.registry import ROLES, Choice, RoleSpec, backend_class, backends
+from models.registry import ROLES, Choice, RoleSpec, backend_class, backends, default_model
 
 __all__ = ["RoleConfig", "ModelsConfig", "ModelHub", "report", "resolve_profile", "PROFILES"]
 
@@ -46,7 +46,14 @@ class ModelsConfig:
         if base is None and not over.backend:
             return None
         backend = over.backend or base.backend  # type: ignore[union-attr]
-        model = over.model or (base.model if base and backend == base.backend else "")
+        if over.model:
+            model = over.model
+        elif base is not None and backend == base.backend:
+            model = base.model  # the profile's choice (full: Whisper small; packaged: base)
+        elif backend in backends(spec.role):
+            model = default_model(spec.role, backend)  # the backend's own default
+        else:
+            model = ""  # an unknown backend: building it fails listing the valid ones
         return backend, model, over
 
 

@@ -12,7 +12,8 @@ from typing import Any, Callable
 
 from models.errors import UnknownBackendError
 
-__all__ = ["RoleSpec", "Choice", "ROLES", "ROLE_NAMES", "register", "create", "backends", "role_spec"]
+__all__ = ["RoleSpec", "Choice", "ROLES", "ROLE_NAMES", "register", "create", "backends", "role_spec",
+           "default_model"]
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,9 @@ ROLE_NAMES = tuple(r.role for r in ROLES)
 # role -> backend name -> "module:Class". Modules are imported only when a backend
 # is created, so listing backends costs nothing.
 _BACKENDS: dict[str, dict[str, str]] = {role: {} for role in ROLE_NAMES}
+# (role, backend name) -> the model the backend loads when none is named. This is the one
+# place that decides it: naming a backend is enough (text_embedder = "use-numpy").
+_DEFAULT_MODELS: dict[tuple[str, str], str] = {}
 
 
 def role_spec(role: str) -> RoleSpec:
@@ -102,10 +106,18 @@ def role_spec(role: str) -> RoleSpec:
     raise UnknownBackendError(f"unknown model role {role!r}; expected one of {', '.join(ROLE_NAMES)}")
 
 
-def register(role: str, name: str, target: str) -> None:
-    """Register ``target`` ("package.module:Class") as backend ``name`` of ``role``."""
+def register(role: str, name: str, target: str, default: str) -> None:
+    """Register ``target`` ("package.module:Class") as backend ``name`` of ``role``, loading
+    model ``default`` when the configuration names none."""
     role_spec(role)
     _BACKENDS[role][name] = target
+    _DEFAULT_MODELS[(role, name)] = default
+
+
+def default_model(role: str, name: str) -> str:
+    """The model backend ``name`` of ``role`` loads when none is named."""
+    backend_class_target(role, name)
+    return _DEFAULT_MODELS[(role, name)]
 
 
 def backends(role: str) -> list[str]:
@@ -114,15 +126,19 @@ def backends(role: str) -> list[str]:
     return sorted(_BACKENDS[role])
 
 
-def backend_class(role: str, name: str) -> Callable[..., Any]:
+def backend_class_target(role: str, name: str) -> str:
+    """The "module:Class" of a backend; an unknown name fails listing the valid ones."""
     try:
-        target = _BACKENDS[role][name]
+        return _BACKENDS[role][name]
     except KeyError:
         valid = ", ".join(backends(role)) or "none"
         raise UnknownBackendError(
             f"invalid {role} backend {name!r}, expected one of: {valid}"
         ) from None
-    module, _, cls = target.partition(":")
+
+
+def backend_class(role: str, name: str) -> Callable[..., Any]:
+    module, _, cls = backend_class_target(role, name).partition(":")
     return getattr(importlib.import_module(module), cls)
 
 
@@ -131,13 +147,15 @@ def create(role: str, name: str, **options: Any) -> Any:
     return backend_class(role, name)(**options)
 
 
-register("voice_activity", "silero", "models.silero:SileroVoiceDetector")
-register("transcriber", "faster-whisper", "models.whisper_ct2:FasterWhisperTranscriber")
-register("transcriber", "openai-whisper", "models.whisper_openai:OpenAIWhisperTranscriber")
-register("text_embedder", "sentence-transformers", "models.sentence_embedder:SentenceTransformerTextEmbedder")
-register("text_embedder", "qwen3-embedding", "models.qwen3:Qwen3TextEmbedder")
-register("text_embedder", "use-numpy", "models.use_embedder:UniversalSentenceEncoder")
-register("reranker", "qwen3-reranker", "models.qwen3:Qwen3Reranker")
-register("frame_embedder", "open-clip", "models.clip_embedder:ClipFrameEmbedder")
-register("describer", "qwen2.5-vl", "models.qwen_vl:QwenVLDescriber")
-register("answerer", "qwen2.5-vl", "models.qwen_vl:QwenVLAnswerer")
+register("voice_activity", "silero", "models.silero:SileroVoiceDetector", "silero-vad")
+register("transcriber", "faster-whisper", "models.whisper_ct2:FasterWhisperTranscriber", "base")
+register("transcriber", "openai-whisper", "models.whisper_openai:OpenAIWhisperTranscriber", "base")
+register("text_embedder", "sentence-transformers", "models.sentence_embedder:SentenceTransformerTextEmbedder",
+         "sentence-transformers/all-MiniLM-L6-v2")
+register("text_embedder", "qwen3-embedding", "models.qwen3:Qwen3TextEmbedder", "Qwen/Qwen3-Embedding-0.6B")
+register("text_embedder", "use-numpy", "models.use_embedder:UniversalSentenceEncoder",
+         "universal-sentence-encoder-multilingual-3")
+register("reranker", "qwen3-reranker", "models.qwen3:Qwen3Reranker", "Qwen/Qwen3-Reranker-0.6B")
+register("frame_embedder", "open-clip", "models.clip_embedder:ClipFrameEmbedder", "ViT-B-32/laion2b_s34b_b79k")
+register("describer", "qwen2.5-vl", "models.qwen_vl:QwenVLDescriber", "Qwen/Qwen2.5-VL-3B-Instruct")
+register("answerer", "qwen2.5-vl", "models.qwen_vl:QwenVLAnswerer", "Qwen/Qwen2.5-VL-3B-Instruct")

@@ -140,11 +140,16 @@ class Transcriber(Model, Protocol):
         ``language`` None: the model detects it (English-only models always use ``en``).
         """
 
-    def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
+    def detect_language(self, audio: np.ndarray, languages: Sequence[str] | None = None) -> tuple[str, float]:
         """The most probable language of mono float32 16 kHz audio (its first 30 s) and its probability.
 
-        An English-only model answers ``("en", 1.0)`` without running.
+        ``languages``: choose among these only (probabilities renormalised over them). An
+        English-only model answers ``("en", 1.0)`` without running.
         """
+
+    def language_probabilities(self, audio: np.ndarray,
+                               languages: Sequence[str] | None = None) -> list[tuple[str, float]]:
+        """Every language (or those of ``languages``) with its probability, the most probable first."""
 
 
 @runtime_checkable

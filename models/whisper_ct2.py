@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Sequence
 
 import numpy as np
 
-from models.base import LazyModel, language_audio
+from models.base import LazyModel, language_audio, ranked_languages
 from models.types import ModelLocation, Transcript, TranscriptSegment, Word
 
 __all__ = ["FasterWhisperTranscriber", "WHISPER_HF_REPOS"]
@@ -100,12 +101,16 @@ class FasterWhisperTranscriber(LazyModel):
             ]
         return Transcript(out, info.language, info.language_probability)
 
-    def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
+    def detect_language(self, audio: np.ndarray, languages: Sequence[str] | None = None) -> tuple[str, float]:
+        return self.language_probabilities(audio, languages)[0]
+
+    def language_probabilities(self, audio: np.ndarray,
+                               languages: Sequence[str] | None = None) -> list[tuple[str, float]]:
         self.load()
         if self.english_only:
-            return "en", 1.0
+            return [("en", 1.0)]
         audio = language_audio(audio)
         with self._run_lock:
             # One 30-s segment: the indexer passes the speech of one window (VAD-cut, at most ~30 s).
-            language, probability, _ = self._model.detect_language(audio, language_detection_segments=1)
-        return language, float(probability)
+            _, _, probabilities = self._model.detect_language(audio, language_detection_segments=1)
+        return ranked_languages(probabilities, languages)

@@ -12,10 +12,11 @@ import logging
 import os
 import threading
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
-from models.base import LazyModel, language_audio
+from models.base import LazyModel, language_audio, ranked_languages
 from models.errors import ModelNotFoundError
 from models.types import ModelLocation, Transcript, TranscriptSegment, Word
 
@@ -154,7 +155,7 @@ class OpenAIWhisperTranscriber(LazyModel):
             try:
                 probability = 1.0
                 if language is None:
-                    language, probability = self._detect_language(audio)
+                    language, probability = ranked_languages(self._probabilities(audio).items())[0]
                 options: dict = {"beam_size": self.beam_size}
                 if self.max_new_tokens is not None:
                     options["sample_len"] = self.max_new_tokens
@@ -189,10 +190,14 @@ class OpenAIWhisperTranscriber(LazyModel):
         ]
         return Transcript(segments, result.get("language") or language, probability)
 
-    def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
+    def detect_language(self, audio: np.ndarray, languages: Sequence[str] | None = None) -> tuple[str, float]:
+        return self.language_probabilities(audio, languages)[0]
+
+    def language_probabilities(self, audio: np.ndarray,
+                               languages: Sequence[str] | None = None) -> list[tuple[str, float]]:
         self.load()
         if self.english_only:
-            return "en", 1.0
+            return [("en", 1.0)]
         audio = language_audio(audio)
         import torch
 
@@ -201,17 +206,16 @@ class OpenAIWhisperTranscriber(LazyModel):
             if self.cpu_threads > 0:
                 torch.set_num_threads(self.cpu_threads)
             try:
-                return self._detect_language(audio)
+                return ranked_languages(self._probabilities(audio).items(), languages)
             finally:
                 torch.set_num_threads(threads)
 
-    def _detect_language(self, audio: np.ndarray) -> tuple[str, float]:
-        """The most probable language of the first 30 s and its probability, as openai-whisper detects it."""
+    def _probabilities(self, audio: np.ndarray) -> dict[str, float]:
+        """Every language's probability for the first 30 s, as openai-whisper detects it."""
         import torch
         from whisper.audio import N_FRAMES, N_SAMPLES, log_mel_spectrogram, pad_or_trim
 
         mel = log_mel_spectrogram(audio, self._model.dims.n_mels, padding=N_SAMPLES)
         mel = pad_or_trim(mel, N_FRAMES).to(self._model.device).to(torch.float16 if self._fp16 else torch.float32)
         _, probs = self._model.detect_language(mel)
-        language = max(probs, key=probs.get)
-        return language, float(probs[language])
+        return {k: float(v) for k, v in probs.items()}

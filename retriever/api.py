@@ -5,9 +5,10 @@
 >>> for hit in r.search("what you can do for your country", top_k=3):
 ...     print(hit.name, round(hit.score, 2), hit.moments[0].cite())
 
-Channels: ``keyword`` (Whoosh over transcripts, titles and later descriptions) and
-``semantic`` (text vectors of moments). Each is normalised to [0, 1] per query and
-fused per video (:func:`retriever.fusion.fuse`).
+Channels: ``keyword`` (Whoosh or Tantivy over transcripts, titles and descriptions),
+``semantic`` (text vectors of moments) and, when a frame embedder is loaded, ``visual``
+(CLIP vectors of keyframes). Each is normalised to [0, 1] per query and fused per video
+(:func:`retriever.fusion.fuse`).
 """
 
 from __future__ import annotations
@@ -60,11 +61,13 @@ class RetrievalOptions:
     fusion: str = "sum"  # sum | rrf
     rrf_k: int = 60
     scorer: str = "tfidf"  # tfidf | bm25f
+    keyword_norm: str = "query"  # query | top (retriever.keyword.KEYWORD_NORMS)
     candidates: int = 200  # results taken from each channel before fusion
     semantic_floor: float = 0.2  # cosines at or below count as no match; above, rescaled to (0, 1]
     visual_floor: float = 0.15  # CLIP text-image cosines: at or below, no match
     visual_ceiling: float = 0.35  # and this counts as a full match
     moments_per_hit: int = 3
+    context_gap: float = 3.0  # a neighbouring sentence at most this many seconds away is context
     keyframes_per_hit: int = 8
     vector_index: VectorIndexOptions = VectorIndexOptions()  # used when the derived files are rebuilt
     keyword_index: KeywordOptions = KeywordOptions()
@@ -83,6 +86,9 @@ class ScoredMoment:
     id: int | None = None
     language: str | None = None
     keyframe_id: int | None = None  # for kind "keyframe": its thumbnail
+    # The sentences just before and after (same video and kind), for display and answering;
+    # they are not part of the cited span.
+    context: list[Moment] = field(default_factory=list)
 
     def cite(self) -> str:
         return format_span(self.start, self.end)
@@ -91,7 +97,9 @@ class ScoredMoment:
         return {"start": round(self.start, 3), "end": round(self.end, 3), "kind": self.kind, "text": self.text,
                 "score": round(self.score, 6), "channels": {k: round(v, 6) for k, v in self.channels.items()},
                 "id": self.id, "language": self.language,
-                **({"keyframe_id": self.keyframe_id} if self.keyframe_id is not None else {})}
+                **({"keyframe_id": self.keyframe_id} if self.keyframe_id is not None else {}),
+                **({"context": [{"start": round(c.start, 3), "end": round(c.end, 3), "text": c.text}
+                                for c in self.context]} if self.context else {})}
 
 
 @dataclass
@@ -261,7 +269,8 @@ class Retriever:
         catalog, derived = self._open()
         clock.lap("open")
         opts = self.options
-        kw_videos, kw_moments = KeywordSearcher(derived.keywords, opts.scorer).search(query, opts.candidates)
+        searcher = KeywordSearcher(derived.keywords, opts.scorer, opts.keyword_norm)
+        kw_videos, kw_moments = searcher.search(query, opts.candidates)
         clock.lap("keyword")
         sem_moments = self._semantic(derived, query)
         clock.lap("semantic")
@@ -308,12 +317,28 @@ class Retriever:
             if video is None:  # removed since the derived index was read
                 continue
             moments = sorted(per_video.get(vid, []), key=lambda m: m.score, reverse=True)[: opts.moments_per_hit]
+            _add_context(moments, catalog.moments_of(vid), opts.context_gap)
             keyframes = [{"id": k.id, "t": round(k.t, 3)} for k in catalog.keyframes_of(vid)]
             hits.append(Hit(vid, video.path, video.name, fused[vid],
                             {name: ch.get(vid, 0.0) for name, ch in channels.items()},
                             moments, video.duration, keyframes[: opts.keyframes_per_hit]))
         clock.lap("catalog")
         return hits
+
+
+def _add_context(moments: list[ScoredMoment], of_video: list[Moment], gap: float) -> None:
+    """Give each moment the sentence before and after it (same kind, at most ``gap`` seconds away)."""
+    by_kind: dict[str, list[Moment]] = {}
+    for m in sorted(of_video, key=lambda m: (m.start, m.end)):
+        by_kind.setdefault(m.kind, []).append(m)
+    for sm in moments:
+        row = by_kind.get(sm.kind, [])
+        at = next((i for i, m in enumerate(row) if m.id == sm.id), None)
+        if at is None:
+            continue
+        before = row[at - 1] if at > 0 and sm.start - row[at - 1].end <= gap else None
+        after = row[at + 1] if at + 1 < len(row) and row[at + 1].start - sm.end <= gap else None
+        sm.context = [m for m in (before, after) if m is not None]
 
 
 class _Clock:

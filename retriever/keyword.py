@@ -1,7 +1,17 @@
 """Keyword channel: Whoosh TF-IDF (or BM25F), or Tantivy BM25, scores normalised to [0, 1] per query.
 
-Raw TF-IDF scores are unbounded and would dominate a sum with cosines, so each list of
-results is divided by its best score. The query is never parsed as query syntax: it is
+Raw scores are unbounded and would dominate a sum with cosines, so they are normalised
+(``KEYWORD_NORMS``):
+
+* ``query`` (the default): divided by what the question could score at best, the sum of the
+  idf of its terms, which is what a document of average length holding each term once scores
+  (clipped to 1). A document that shares one common word with a long question scores low
+  however it ranks; one that holds every rare word of it scores near 1.
+* ``top``: divided by the best score of the results, so the top document always gets 1.0,
+  even for a weak match on a single common word (the reference design; it let a weak
+  keyword match outrank a clearly better meaning match, docs/EVALUATION.md).
+
+The query is never parsed as query syntax: it is
 run through the index's own analyzer and its terms are OR-ed, so any string is a valid
 query (``title:x``, ``"``, ``(((``, ``*x``, ``a AND NOT b`` are words or nothing). Only the
 first :data:`MAX_QUERY_TERMS` distinct terms count: a question has far fewer, and a pasted
@@ -12,7 +22,9 @@ from __future__ import annotations
 
 from indexer.store import KeywordStore
 
-__all__ = ["KeywordSearcher", "query_terms", "matched_spans", "MAX_QUERY_TERMS"]
+__all__ = ["KeywordSearcher", "query_terms", "matched_spans", "MAX_QUERY_TERMS", "KEYWORD_NORMS"]
+
+KEYWORD_NORMS = ("query", "top")
 
 # Distinct terms of a query that count; the rest are ignored (a question has a handful).
 MAX_QUERY_TERMS = 64
@@ -49,9 +61,12 @@ def matched_spans(store: KeywordStore, query: str, text: str) -> list[tuple[int,
 
 
 class KeywordSearcher:
-    def __init__(self, store: KeywordStore, scorer: str = "tfidf"):
+    def __init__(self, store: KeywordStore, scorer: str = "tfidf", norm: str = "query"):
+        if norm not in KEYWORD_NORMS:
+            raise ValueError(f"invalid keyword normalisation {norm!r}, expected one of: {', '.join(KEYWORD_NORMS)}")
         self.store = store
         self.scorer = scorer
+        self.norm = norm
 
     def search(self, text: str, limit: int = 200) -> tuple[dict[int, float], dict[int, tuple[int, float]]]:
         """Normalised scores: ({video id: score}, {moment id: (video id, score)})."""
@@ -64,10 +79,13 @@ class KeywordSearcher:
             results = self.store.search(terms, fields, limit, self.scorer)
             if not results:
                 continue
-            best = max(score for _, _, score in results) or 1.0
+            if self.norm == "top":
+                best = max(score for _, _, score in results) or 1.0
+            else:  # the text field's idf: a title match is a bonus on top of it
+                best = sum(self.store.idf(terms, fields[-1], self.scorer).values()) or 1.0
             for video, moment, score in results:
                 if doc_type == "video":
-                    videos[video] = score / best
+                    videos[video] = min(1.0, score / best)
                 elif moment is not None:
-                    moments[moment] = (video, score / best)
+                    moments[moment] = (video, min(1.0, score / best))
         return videos, moments

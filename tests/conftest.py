@@ -34,6 +34,22 @@ def normalise(text: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
 
 
+def error_rate(reference: str, hypothesis: str, *, chars: bool = False) -> float:
+    """Word (or, with ``chars``, character) error rate of ``hypothesis`` against ``reference``.
+
+    Both are normalised first; characters ignore spaces (for Chinese). Model output is
+    checked this way, with a bound, because another CPU may change a word.
+    """
+    ref, hyp = normalise(reference), normalise(hypothesis)
+    a, b = (list(ref.replace(" ", "")), list(hyp.replace(" ", ""))) if chars else (ref.split(), hyp.split())
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
+    return row[len(b)] / max(len(a), 1)
+
+
 @pytest.fixture(scope="session")
 def shared_media() -> Path:
     if not (SHARED_MEDIA / "SOURCES.md").exists():

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from indexer.schema import SpeechSegment
-from indexer.speech import (
-    LanguageGuess, SpeechOptions, Window, assign_languages, group_moments, main_language, resolve_languages,
-)
+from indexer.languages import LanguageGuess, assign_languages, resolve_languages
+from indexer.speech import main_language, sentence_moments
+from indexer.windows import SpeechOptions, Window
 from models.types import SpeechRegion as R
-from tests.conftest import ffmpeg, make_speech_video, normalise
+from tests.conftest import error_rate, ffmpeg, make_speech_video, normalise
 
 SR = 16000
 
@@ -119,11 +119,10 @@ def test_sure_windows_of_one_language_are_not_split_and_a_given_language_skips_d
     assert [(w, lang) for w, lang in planned] == [(w, "de") for w in windows] and t.calls == []
 
 
-def test_moments_end_at_a_change_of_language_and_the_main_language_is_the_longest():
+def test_moments_keep_their_sentence_language_and_the_main_language_is_the_longest():
     segs = [SpeechSegment(0, 4, "a", "en"), SpeechSegment(4.5, 8, "b", "en"), SpeechSegment(9, 12, "c", "de"),
             SpeechSegment(12, 30, "d", "de")]
-    moments = group_moments(segs, max_seconds=30, max_gap=2)
-    assert [(m.start, m.end, m.language) for m in moments] == [(0, 8, "en"), (9, 30, "de")]
+    assert [m.language for m in sentence_moments(segs)] == ["en", "en", "de", "de"]
     assert main_language(segs) == "de"
 
 
@@ -176,14 +175,14 @@ def test_openai_whisper_detects_the_language(tmp_path):
 
 # -- real recordings, Whisper base -----------------------------------------------------------
 
-TO_SIMPLIFIED = str.maketrans("廣協會認為帶來體區問濱產", "广协会认为带来体区问滨产")
-
-# (audio file, video name, expected language, words expected in the transcript)
+# (audio file, video name, expected language, most error the transcript may have against the ground
+# truth: characters for Chinese, words for French). Whisper base misses a few characters of these
+# clips, not always the same ones on every CPU (冰台 for 滨海, 佛 for 房, 飛行 for 分析).
 CLIPS = [
-    ("zh_aishell_BAC009S0724W0121.wav", "zh_aishell.mp4", "zh", ["广州", "协会", "分析"]),
-    ("zh_funasr_binhai-xinqu.wav", "zh_funasr.mp4", "zh", ["我想问", "新区", "有房"]),
-    ("zh_paddlespeech_paobu.wav", "zh_paobu.mp4", "zh", ["跑步", "最重要", "身体健康"]),
-    ("fr_bonjour_vous_allez_bien.mp3", "fr_bonjour.mp4", "fr", ["bonjour", "est ce que vous"]),
+    ("zh_aishell_BAC009S0724W0121.wav", "zh_aishell.mp4", "zh", 0.4),
+    ("zh_funasr_binhai-xinqu.wav", "zh_funasr.mp4", "zh", 0.4),
+    ("zh_paddlespeech_paobu.wav", "zh_paobu.mp4", "zh", 0.4),
+    ("fr_bonjour_vous_allez_bien.mp3", "fr_bonjour.mp4", "fr", 0.3),
 ]
 OFFSET = 1.0  # seconds of footage before the recording starts
 
@@ -230,7 +229,9 @@ class _Indexed(dict):
 
 
 def _text(moments) -> str:
-    return normalise(" ".join(m.text for m in moments)).translate(TO_SIMPLIFIED)
+    import opencc
+
+    return normalise(opencc.OpenCC("t2s").convert(" ".join(m.text for m in moments)))
 
 
 def _speech_spans(truth: dict, length: float) -> list[tuple[float, float]]:
@@ -243,14 +244,15 @@ def _speech_spans(truth: dict, length: float) -> list[tuple[float, float]]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name,video,language,words", CLIPS, ids=[c[1] for c in CLIPS])
-def test_language_per_video_and_moment(indexed_languages, shared_media, ground_truth, name, video, language, words):
+@pytest.mark.parametrize("name,video,language,bound", CLIPS, ids=[c[1] for c in CLIPS])
+def test_language_per_video_and_moment(indexed_languages, shared_media, ground_truth, name, video, language, bound):
     v, moments = indexed_languages[video]
     assert v.language == language
     assert moments and all(m.language == language for m in moments), [(m.text, m.language) for m in moments]
+    truth = ground_truth[f"audio/{name}"]
+    reference = " ".join(s["text"] for s in truth["segments"]) if "segments" in truth else truth["transcript"]
     text = _text(moments)
-    for word in words:
-        assert word in (text.replace(" ", "") if language == "zh" else text), (word, text)
+    assert error_rate(reference, text, chars=language == "zh") <= bound, (reference, text)
     # each moment lies on speech (none spans the French recording's 29-s pause)
     spans = _speech_spans(ground_truth[f"audio/{name}"], _duration(shared_media / "audio" / name))
     for m in moments:

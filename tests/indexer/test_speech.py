@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 
 from indexer.schema import SpeechSegment
-from indexer.speech import SpeechOptions, Window, group_moments, overlap_cuts, plan_windows, transcribe_speech
+from indexer.speech import sentence_moments, transcribe_speech
+from indexer.windows import SpeechOptions, Window, overlap_cuts, plan_windows
 from models.types import SpeechRegion as R
-from tests.conftest import JFK_TEXT, normalise
+from tests.conftest import JFK_TEXT, error_rate, normalise
 
 
 def test_regions_are_grouped_up_to_the_window_length():
@@ -58,11 +59,12 @@ def test_split_speech_is_transcribed_once(shared_media):
     assert starts == sorted(starts) and all(s.end <= 29.5 for s in segs)
 
 
-def test_moments_do_not_span_long_pauses_or_exceed_the_limit():
-    segs = [SpeechSegment(0, 4, "a"), SpeechSegment(4.5, 8, "b"), SpeechSegment(20, 22, "c"),
-            SpeechSegment(22, 30, "d"), SpeechSegment(30, 38, "e")]
-    moments = group_moments(segs, max_seconds=15, max_gap=2)
-    assert [(m.start, m.end, m.text) for m in moments] == [(0, 8, "a b"), (20, 30, "c d"), (30, 38, "e")]
+def test_each_sentence_is_a_moment_with_its_own_times():
+    segs = [SpeechSegment(0, 4, " a ", "en"), SpeechSegment(4.5, 8, "b", "en"), SpeechSegment(9, 9.5, "  "),
+            SpeechSegment(20, 22, "c", "de")]
+    moments = sentence_moments(segs)
+    assert [(m.start, m.end, m.text, m.language, m.kind) for m in moments] == [
+        (0, 4, "a", "en", "speech"), (4.5, 8, "b", "en", "speech"), (20, 22, "c", "de", "speech")]
 
 
 def test_absolute_times_of_speech_after_silence(shared_media):
@@ -72,6 +74,6 @@ def test_absolute_times_of_speech_after_silence(shared_media):
     jfk = decode_audio(shared_media / "audio" / "en_jfk_inaugural_ask-not.flac")
     audio = np.concatenate([np.zeros(16000 * 20, np.float32), jfk, np.zeros(16000 * 5, np.float32)])
     segs = transcribe_speech(audio, hub.require("voice_activity"), hub.require("transcriber"), SpeechOptions())
-    assert normalise(" ".join(s.text for s in segs)) == normalise(JFK_TEXT)
+    assert error_rate(JFK_TEXT, " ".join(s.text for s in segs)) <= 0.1
     assert 19.5 <= segs[0].start <= 21.5 and 29.0 <= segs[-1].end <= 31.5
     assert all(s.language == "en" for s in segs)

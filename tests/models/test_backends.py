@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tests.conftest import JFK_TEXT, normalise
+from tests.conftest import JFK_TEXT, error_rate
 from models import ModelHub, ModelsConfig, RoleConfig
 from models.types import TextEmbedder, Transcriber, VoiceDetector
 
@@ -44,15 +44,15 @@ class TranscriberContract:
     def test_is_a_transcriber(self, transcriber):
         assert isinstance(transcriber, Transcriber)
 
-    def test_jfk_word_for_word(self, transcriber, jfk_audio):
+    def test_jfk_against_its_ground_truth(self, transcriber, jfk_audio):
         result = transcriber.transcribe(jfk_audio)
-        assert normalise(result.text) == normalise(JFK_TEXT)
+        assert error_rate(JFK_TEXT, result.text) <= 0.1
         assert result.language == "en"
         assert result.segments[0].start < 1.0 and 10.0 < result.segments[-1].end <= 11.5
 
     def test_prompt_is_accepted(self, transcriber, jfk_audio):
         result = transcriber.transcribe(jfk_audio[: 16000 * 4], prompt="Inaugural address, 1961.")
-        assert "fellow americans" in normalise(result.text)
+        assert error_rate("and so my fellow americans", result.text) <= 0.4
 
 
 class TestFasterWhisperTinyEn(TranscriberContract):
