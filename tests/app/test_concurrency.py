@@ -19,7 +19,10 @@ import pytest
 from app import VideoQA, load_settings
 from indexer.catalog import Catalog
 from indexer.schema import Moment
-from indexer.store import DerivedIndexes, KeywordOptions, write_manifest, writer_lock
+from indexer.derived import DerivedIndexes
+from indexer.keyword_index import KeywordOptions
+from indexer.locks import writer_lock
+from indexer.manifest import write_manifest
 from models.errors import IndexLockedError
 from retriever import NoIndexError, RetrievalOptions, Retriever
 from tests.conftest import ROOT, SAMPLE_MEDIA, ffmpeg

@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from app import VideoQA, load_settings
-from indexer.store import writer_lock
+from indexer.locks import writer_lock
 from models.errors import IndexLockedError, IndexMismatchError
 from tests.conftest import SAMPLE_MEDIA
 
@@ -160,7 +160,7 @@ def test_remove_takes_a_video_out_of_every_index(make_qa, folder):
     assert all(h.name != "volcano_lecture.mp4" for h in qa.search("lava eruption"))
     assert (folder / "volcano_lecture.mp4").exists()  # the file itself is left alone
     from indexer.catalog import Catalog
-    from indexer.store import DerivedIndexes
+    from indexer.derived import DerivedIndexes
 
     with Catalog(qa.index_dir) as catalog:
         derived = DerivedIndexes(catalog)

@@ -31,7 +31,7 @@ import pytest
 
 from indexer.catalog import Catalog
 from indexer.schema import TEXT_SPACE
-from indexer.store import DerivedIndexes
+from indexer.derived import DerivedIndexes
 from tests.conftest import SAMPLE_MEDIA, ffmpeg
 
 ROOT = Path(__file__).resolve().parents[2]
