@@ -139,6 +139,7 @@ class Retriever:
         self._catalog: Catalog | None = None
         self._derived: DerivedIndexes | None = None
         self._seen: tuple[int, str] | None = None  # (catalog generation, derived.json) the open files belong to
+        self._warned = False
         self.stale = False
         """True when the last search ran on keyword and vector indexes behind the catalog: videos
         indexed since they were written are not found (the indexer, or ``videoqa index --repair``,
@@ -188,9 +189,12 @@ class Retriever:
 
     def _note_stale(self, stale: bool) -> None:
         if stale and not self.stale:
-            log.warning("the keyword and vector indexes of %s are behind its catalog (an indexer is writing, or "
-                        "one stopped early); searching what they hold until the indexer brings them up to date "
-                        "(videoqa index, or videoqa index --repair)", self.index_dir)
+            # A warning the first time only: while an indexer runs they fall behind after every commit.
+            log.log(logging.DEBUG if self._warned else logging.WARNING,
+                    "the keyword and vector indexes of %s are behind its catalog (an indexer is writing, or one "
+                    "stopped early); searching what they hold until the indexer brings them up to date "
+                    "(videoqa index, or videoqa index --repair)", self.index_dir)
+            self._warned = True
         self.stale = stale
 
     def _open_catalog(self) -> Catalog:

@@ -91,7 +91,7 @@ def search_in_thread(retriever: Retriever, query: str) -> list:
 
 
 def test_a_search_of_stale_indexes_neither_blocks_nor_writes_while_another_process_holds_the_lock(
-        tmp_path, hub, lock_holder):
+        tmp_path, hub, lock_holder, caplog):
     stale_index(tmp_path)
     holder = lock_holder(tmp_path)
     before = files(tmp_path)
@@ -102,7 +102,8 @@ def test_a_search_of_stale_indexes_neither_blocks_nor_writes_while_another_proce
     try:
         hits = search_in_thread(retriever, "clip lava")
         assert [h.name for h in hits] == ["clip_0.mp4"]  # what the keyword index holds, not the new clip
-        assert retriever.stale  # and it says so
+        assert retriever.stale  # and it says so, on the Retriever and in the log
+        assert [r.levelname for r in caplog.records if "behind its catalog" in r.getMessage()] == ["WARNING"]
     finally:
         retriever.close()
     assert files(tmp_path) == before  # nothing written: no rebuild, no lock file touched
