@@ -19,6 +19,7 @@ import pytest
 from app import VideoQA, load_settings
 from indexer.catalog import Catalog
 from indexer.derived import DerivedIndexes
+from indexer.keyword_index import KeywordOptions
 from indexer.locks import HOLDER_FILE, writer_lock
 from models.errors import IndexLockedError
 from retriever import IndexNeedsRepairError, Retriever
@@ -62,12 +63,12 @@ def files(index_dir: Path) -> dict[str, tuple[int, int, int]]:
             for p in sorted(index_dir.rglob("*")) if p.is_file() and not p.name.endswith(("-shm", "-wal"))}
 
 
-def stale_index(index_dir: Path) -> None:
+def stale_index(index_dir: Path, engine: str = "whoosh") -> None:
     """Two clips: the first in the keyword index, the second committed to the catalog only (as when
     an indexer died between the two, or is about to write it)."""
-    new_index(index_dir)
+    new_index(index_dir, engine)
     with Catalog(index_dir) as catalog:
-        add_clip(catalog, 0, DerivedIndexes(catalog))
+        add_clip(catalog, 0, DerivedIndexes(catalog, keyword_options=KeywordOptions(engine)))
         add_clip(catalog, 1)
 
 
@@ -90,9 +91,10 @@ def search_in_thread(retriever: Retriever, query: str) -> list:
     return out["hits"]  # type: ignore[return-value]
 
 
+@pytest.mark.parametrize("engine", ["whoosh", "tantivy"])
 def test_a_search_of_stale_indexes_neither_blocks_nor_writes_while_another_process_holds_the_lock(
-        tmp_path, hub, lock_holder, caplog):
-    stale_index(tmp_path)
+        tmp_path, hub, lock_holder, caplog, engine):
+    stale_index(tmp_path, engine)
     holder = lock_holder(tmp_path)
     before = files(tmp_path)
     with Catalog(tmp_path, readonly=True) as catalog:
@@ -102,6 +104,7 @@ def test_a_search_of_stale_indexes_neither_blocks_nor_writes_while_another_proce
     try:
         hits = search_in_thread(retriever, "clip lava")
         assert [h.name for h in hits] == ["clip_0.mp4"]  # what the keyword index holds, not the new clip
+        assert retriever.index_kinds()["keywords"] == engine
         assert retriever.stale  # and it says so, on the Retriever and in the log
         assert [r.levelname for r in caplog.records if "behind its catalog" in r.getMessage()] == ["WARNING"]
     finally:
