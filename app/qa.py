@@ -22,9 +22,12 @@ from indexer.catalog import Catalog
 from indexer.schema import Video
 from indexer.keyframes import KeyframeOptions
 from indexer.pipeline import FileResult, IndexOptions, Indexer, IndexReport
+from indexer.derived import DerivedIndexes
+from indexer.keyword_index import KeywordOptions
+from indexer.locks import writer_lock
+from indexer.vector_index import VectorIndexOptions
 from indexer.windows import SpeechOptions
-from indexer.store import DerivedIndexes, KeywordOptions, VectorIndexOptions, writer_lock
-from models.errors import ConfigError
+from models.errors import ConfigError, IndexLockedError
 from models.hub import ModelHub, ModelsConfig, RoleConfig, report, resolve_profile
 from retriever import Hit, RetrievalOptions, Retriever, clean_query
 
@@ -157,10 +160,16 @@ class VideoQA:
         return next(iter(self.retriever.catalog.videos([video_id])), None)
 
     def ensure_index(self) -> None:
-        """Create an empty index when there is none yet."""
-        if not (self.index_dir / Catalog.FILENAME).exists():
-            with writer_lock(self.index_dir), Catalog(self.index_dir):
-                pass
+        """Create an empty index when there is none yet, and bring the keyword and vector indexes
+        in step with the catalog (rebuilt from it after a crash or damage) as the writer does,
+        since searches never rebuild them. While an indexer holds the writer lock this is left
+        to it."""
+        try:
+            with writer_lock(self.index_dir), Catalog(self.index_dir) as catalog:
+                if self._derived(catalog).make_usable():
+                    log.info("rebuilt the keyword and vector indexes of %s from its catalog", self.index_dir)
+        except IndexLockedError as exc:
+            log.info("%s; it brings the keyword and vector indexes up to date itself", exc)
 
     def repair(self) -> dict[str, int]:
         """Rebuild the keyword and vector indexes from the catalog."""

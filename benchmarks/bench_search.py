@@ -114,7 +114,8 @@ def _tiny_jpeg() -> bytes:
 
 
 def _options(engine: str, vector_index: str):
-    from indexer.store import KeywordOptions, VectorIndexOptions
+    from indexer.keyword_index import KeywordOptions
+    from indexer.vector_index import VectorIndexOptions
 
     return KeywordOptions(engine), VectorIndexOptions(vector_index)
 
@@ -122,7 +123,7 @@ def _options(engine: str, vector_index: str):
 def derive(index_dir: Path, moments: int, engine: str, vector_index: str) -> dict:
     """Make the derived indexes of the kinds asked for (only the parts that differ); their build times."""
     from indexer.catalog import Catalog
-    from indexer.store import DerivedIndexes
+    from indexer.derived import DerivedIndexes
 
     keyword_options, vector_options = _options(engine, vector_index)
     built = {}
@@ -154,7 +155,8 @@ def generate(index_dir: Path, moments: int, seed: int, progress: bool = True) ->
     """Write a catalog of ``moments`` moments (and as many keyframes) and derive its indexes."""
     from indexer.catalog import Catalog
     from indexer.schema import IMAGE_SPACE, TEXT_SPACE, Keyframe, Moment
-    from indexer.store import DerivedIndexes, write_manifest
+    from indexer.derived import DerivedIndexes
+    from indexer.manifest import write_manifest
 
     marker = index_dir / "bench.json"
     want = {"version": GENERATOR_VERSION, "moments": moments, "seed": seed}
@@ -218,7 +220,7 @@ def make_queries(index_dir: Path, count: int, seed: int) -> list[str]:
     """Questions made of 2-4 content words of random moments of the index."""
     import sqlite3
 
-    from indexer.store import STOP_WORDS
+    from indexer.analysis import STOP_WORDS
 
     rng = np.random.default_rng(seed + 1)
     db = sqlite3.connect(f"{(index_dir / 'catalog.sqlite3').as_uri()}?mode=ro", uri=True)
@@ -345,7 +347,7 @@ def run_size(work: Path, moments: int, args: argparse.Namespace, clip: Path) -> 
 def vector_recall(index_dir: Path, space: str, args: argparse.Namespace) -> dict:
     """recall@10 and @100 of the space's (approximate) FAISS index against exact search."""
     from indexer.catalog import Catalog
-    from indexer.store import VectorStore
+    from indexer.vector_index import VectorStore
 
     _, vector_options = _options(args.keyword_engine, args.vector_index)
     store = VectorStore(index_dir, space, vector_options).load()

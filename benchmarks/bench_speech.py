@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, median, write_json  # noqa: E402
 
 from indexer.media import decode_audio  # noqa: E402
-from indexer.speech import SpeechOptions, transcribe_speech  # noqa: E402
+from indexer.speech import transcribe_speech  # noqa: E402
+from indexer.windows import SpeechOptions  # noqa: E402
 from models import ModelHub, ModelsConfig, RoleConfig  # noqa: E402
 
 AUDIO = ROOT.parent / "shared" / "media" / "audio"

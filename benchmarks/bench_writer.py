@@ -38,7 +38,7 @@ def add_videos(index_dir: Path, mode: str, videos: int, moments: int, seed: int)
     final flush)."""
     from indexer.catalog import Catalog
     from indexer.schema import IMAGE_SPACE, TEXT_SPACE, Keyframe, Moment
-    from indexer.store import DerivedIndexes
+    from indexer.derived import DerivedIndexes
 
     rng = np.random.default_rng(seed)
     maker = bench_search.TextMaker(rng)

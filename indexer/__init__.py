@@ -1,5 +1,7 @@
 """Indexing: decode videos, find keyframes and speech, and write the catalog and derived indexes.
 
-The read side (``indexer.schema``, ``indexer.catalog``, ``indexer.store``) is shared
-with the retriever; the pipeline (``indexer.pipeline``) is used by the app only.
+The read side (``indexer.schema``, ``indexer.catalog``, ``indexer.manifest``,
+``indexer.derived`` with ``indexer.keyword_index`` and ``indexer.vector_index``) is shared
+with the retriever; the pipeline (``indexer.pipeline``) and the writer lock
+(``indexer.locks``) are used by the app only: only the writer builds or repairs an index.
 """

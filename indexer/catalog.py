@@ -3,7 +3,7 @@
 Videos, moments, keyframes (with their JPEGs), vectors, indexing runs and failures
 live here. A video becomes visible in one transaction with everything that belongs to
 it, so a crash never leaves a half-indexed video. The FAISS and Whoosh indexes are
-derived from this file and can be rebuilt from it (:mod:`indexer.store`).
+derived from this file and can be rebuilt from it (:mod:`indexer.derived`).
 
 The ``generation`` counter in ``meta`` goes up with every change that search can see;
 derived indexes record the generation they reflect.

@@ -25,11 +25,13 @@ from indexer.catalog import Catalog
 from indexer.keyframes import KeyframeOptions, extract_keyframes
 from indexer.media import SAMPLE_RATE, content_id, decode_audio, discover, display_path, probe, stat_file
 from indexer.schema import IMAGE_SPACE, TEXT_SPACE, Keyframe, Moment
+from indexer.derived import DerivedIndexes
+from indexer.keyword_index import KeywordOptions
+from indexer.locks import writer_lock
+from indexer.manifest import check_manifest, write_manifest
 from indexer.speech import main_language, sentence_moments, transcribe_speech
+from indexer.vector_index import VectorIndexOptions
 from indexer.windows import SpeechOptions
-from indexer.store import (
-    DerivedIndexes, KeywordOptions, VectorIndexOptions, check_manifest, write_manifest, writer_lock,
-)
 from models.errors import MediaError, VideoQAError
 from models.hub import ModelHub
 
@@ -329,13 +331,7 @@ class Indexer:
             wanted = self._wanted_manifest()
             check_manifest(catalog, wanted)
             derived = DerivedIndexes(catalog, self.options.vector_index, self.options.keyword_index)
-            derived.clean_leftovers()
-            if repair or not derived.usable():
-                if catalog.count_videos() or repair:
-                    derived.rebuild()
-                    report.repaired = True
-                else:
-                    derived.mark_current()
+            report.repaired = derived.make_usable(repair)  # only the writer repairs them; a search never does
             files = list(discover(paths))
             # Built once the lock is held: a second writer stops before starting any worker.
             executor = self._executor()
@@ -553,7 +549,7 @@ def _write_derived(derived: DerivedIndexes, write: Callable[[], Any]) -> None:
         try:
             derived.rebuild()
         except Exception:
-            log.exception("rebuilding the derived indexes failed; the next run or search retries")
+            log.exception("rebuilding the derived indexes failed; the next run (or videoqa index --repair) retries")
 
 
 def _describe(describer: Any, path: Path, duration: float, step: float) -> list[Moment]:

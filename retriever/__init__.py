@@ -3,7 +3,10 @@
 Public API: :class:`Retriever`, :class:`RetrievalOptions`, :class:`Hit`, :class:`ScoredMoment`.
 """
 
-from retriever.api import Hit, NoIndexError, RetrievalOptions, Retriever, ScoredMoment, clean_query
+from retriever.api import (
+    Hit, IndexNeedsRepairError, NoIndexError, RetrievalOptions, Retriever, ScoredMoment, clean_query,
+)
 from retriever.fusion import FUSIONS, fuse
 
-__all__ = ["FUSIONS", "Hit", "NoIndexError", "RetrievalOptions", "Retriever", "ScoredMoment", "clean_query", "fuse"]
+__all__ = ["FUSIONS", "Hit", "IndexNeedsRepairError", "NoIndexError", "RetrievalOptions", "Retriever", "ScoredMoment",
+           "clean_query", "fuse"]

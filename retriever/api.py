@@ -24,22 +24,31 @@ from typing import Any
 
 from indexer.catalog import Catalog
 from indexer.schema import IMAGE_SPACE, TEXT_SPACE, Moment, format_span
-from indexer.store import DerivedIndexes, KeywordOptions, VectorIndexOptions, check_manifest, writer_lock
-from models.errors import IndexLockedError, IndexMismatchError, VideoQAError
+from indexer.derived import DerivedIndexes
+from indexer.keyword_index import KeywordOptions
+from indexer.manifest import check_manifest
+from indexer.vector_index import VectorIndexOptions
+from models.errors import IndexMismatchError, VideoQAError
 from models.hub import ModelHub
 from retriever.fusion import fuse
 from retriever.keyword import KeywordSearcher, matched_spans
 
-__all__ = ["RetrievalOptions", "ScoredMoment", "Hit", "Retriever", "NoIndexError", "clean_query"]
+__all__ = ["RetrievalOptions", "ScoredMoment", "Hit", "Retriever", "NoIndexError", "IndexNeedsRepairError",
+           "clean_query"]
 
 log = logging.getLogger(__name__)
 
 CHANNELS = ("keyword", "semantic")
-OPEN_ATTEMPTS = 20  # opening the derived indexes while an indexer writes them (0.1 s apart)
+OPEN_ATTEMPTS = 20  # opening the derived indexes while an indexer replaces them (0.1 s apart)
 
 
 class NoIndexError(VideoQAError):
     """There is no index at the given directory yet."""
+
+
+class IndexNeedsRepairError(NoIndexError):
+    """The catalog has videos but its keyword and vector indexes cannot be searched (missing, or
+    a file does not open). A search never rebuilds them: ``videoqa index --repair`` does."""
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
@@ -69,7 +78,7 @@ class RetrievalOptions:
     moments_per_hit: int = 3
     context_gap: float = 3.0  # a neighbouring sentence at most this many seconds away is context
     keyframes_per_hit: int = 8
-    vector_index: VectorIndexOptions = VectorIndexOptions()  # used when the derived files are rebuilt
+    vector_index: VectorIndexOptions = VectorIndexOptions()  # how the derived files are read (nprobe)
     keyword_index: KeywordOptions = KeywordOptions()
 
 
@@ -122,7 +131,13 @@ class Hit:
 
 
 class Retriever:
-    """Searches one index directory. Thread-safe; picks up what an indexer commits meanwhile."""
+    """Searches one index directory. Thread-safe; picks up what an indexer commits meanwhile.
+
+    A reader only: it never takes the writer lock and never writes a file. When the keyword
+    and vector indexes are behind the catalog (an indexer is writing, or one died before
+    bringing them up to date) it searches what they hold, logs it and sets :attr:`stale`;
+    when there is nothing it can search it raises :class:`IndexNeedsRepairError`.
+    """
 
     def __init__(self, index_dir: str | Path, hub: ModelHub, options: RetrievalOptions = RetrievalOptions()):
         self.index_dir = Path(index_dir)
@@ -131,7 +146,12 @@ class Retriever:
         self._lock = threading.RLock()
         self._catalog: Catalog | None = None
         self._derived: DerivedIndexes | None = None
-        self._generation = -1
+        self._seen: tuple[int, str] | None = None  # (catalog generation, derived.json) the open files belong to
+        self._warned = False
+        self.stale = False
+        """True when the last search ran on keyword and vector indexes behind the catalog: videos
+        indexed since they were written are not found (the indexer, or ``videoqa index --repair``,
+        brings them up to date)."""
 
     # -- opening and refreshing --------------------------------------------------------
     def _open(self) -> tuple[Catalog, DerivedIndexes]:
@@ -147,33 +167,43 @@ class Retriever:
                     if model is not None:
                         spaces[space] = {"model": model.model_name}
                 check_manifest(self._catalog, {"spaces": spaces})
-            generation = self._catalog.generation
-            if self._derived is None or generation != self._generation:
-                derived = DerivedIndexes(self._catalog, self.options.vector_index, self.options.keyword_index)
-                if not derived.usable():
-                    generation = -1  # look again at the next search
-                    try:
-                        with writer_lock(self.index_dir), Catalog(self.index_dir) as writable:
-                            DerivedIndexes(writable, self.options.vector_index, self.options.keyword_index).rebuild()
-                        derived = DerivedIndexes(self._catalog, self.options.vector_index, self.options.keyword_index)
-                        generation = self._catalog.generation if derived.is_current() else -1
-                    except IndexLockedError:
-                        derived = self._load_while_writing(derived)
-                self._derived, self._generation = derived, generation
+            seen = (self._catalog.generation, DerivedIndexes.state_text(self.index_dir))
+            if self._derived is None or seen != self._seen:
+                self._derived = self._load_derived()
+                self._seen = seen
             return self._catalog, self._derived
 
-    def _load_while_writing(self, derived: DerivedIndexes) -> DerivedIndexes:
-        """An indexer holds the lock: search what it has committed. A file that it replaces just
-        as it is opened (Whoosh's table of contents, a merged segment) makes the open fail, so
-        a failed open is tried again, with what is on disk then, for up to ~2 s."""
-        for _ in range(OPEN_ATTEMPTS):
-            if derived.loads():
-                log.info("an indexer is writing %s; searching what it has committed", self.index_dir)
-                return derived
-            time.sleep(0.1)
+    def _load_derived(self) -> DerivedIndexes:
+        """The derived indexes as they are on disk, opened. An indexer that replaces a file just as
+        it is opened (Whoosh's table of contents, a merged segment, a rebuilt folder) makes the
+        open fail, so a failed open is tried again, with what is on disk then, for up to ~2 s."""
+        assert self._catalog is not None
+        problem = ""
+        for attempt in range(OPEN_ATTEMPTS):
+            if attempt:
+                time.sleep(0.1)
             derived = DerivedIndexes(self._catalog, self.options.vector_index, self.options.keyword_index)
-        raise IndexLockedError(f"{self.index_dir}: the keyword or vector index cannot be read while an indexer is "
-                               "writing; search again when it has finished, or run videoqa index --repair")
+            current = derived.is_current()
+            if not derived.loads():
+                problem = f"the keyword or vector index does not open ({derived.open_error})"
+            elif not current and self._catalog.count_videos() and not derived.has_files():
+                problem = (f"the catalog has {self._catalog.count_videos()} videos but there is no keyword or "
+                           "vector index")
+            else:
+                self._note_stale(not current)
+                return derived
+        raise IndexNeedsRepairError(f"{self.index_dir}: {problem}; if an indexer is running, search again when it "
+                                    f"has finished, otherwise run: videoqa index --repair --index-dir {self.index_dir}")
+
+    def _note_stale(self, stale: bool) -> None:
+        if stale and not self.stale:
+            # A warning the first time only: while an indexer runs they fall behind after every commit.
+            log.log(logging.DEBUG if self._warned else logging.WARNING,
+                    "the keyword and vector indexes of %s are behind its catalog (an indexer is writing, or one "
+                    "stopped early); searching what they hold until the indexer brings them up to date "
+                    "(videoqa index, or videoqa index --repair)", self.index_dir)
+            self._warned = True
+        self.stale = stale
 
     def _open_catalog(self) -> Catalog:
         """The catalog, read-only; one that an indexer is creating this moment (its tables or
@@ -196,6 +226,7 @@ class Retriever:
             if self._catalog is not None:
                 self._catalog.close()
             self._catalog = self._derived = None
+            self._seen = None
 
     @property
     def catalog(self) -> Catalog:

@@ -20,7 +20,7 @@ page of text would otherwise make a query of thousands of terms (seconds per sea
 
 from __future__ import annotations
 
-from indexer.store import KeywordStore
+from indexer.keyword_index import KeywordStore
 
 __all__ = ["KeywordSearcher", "query_terms", "matched_spans", "MAX_QUERY_TERMS", "KEYWORD_NORMS"]
 

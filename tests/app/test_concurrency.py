@@ -18,11 +18,13 @@ import pytest
 
 from app import VideoQA, load_settings
 from indexer.catalog import Catalog
-from indexer.schema import Moment
-from indexer.store import DerivedIndexes, KeywordOptions, write_manifest, writer_lock
+from indexer.derived import DerivedIndexes
+from indexer.keyword_index import KeywordOptions
+from indexer.locks import HOLDER_FILE, writer_lock
 from models.errors import IndexLockedError
-from retriever import NoIndexError, RetrievalOptions, Retriever
+from retriever import NoIndexError, Retriever
 from tests.conftest import ROOT, SAMPLE_MEDIA, ffmpeg
+from tests.factories import KEYWORDS_ONLY, add_clip, new_index
 
 # Indexed in this order: three silent clips (committed at once, no model needed), a narrated video
 # (the indexer loads its models and transcribes it: seconds), three more silent clips.
@@ -128,8 +130,8 @@ def test_searches_during_indexing_and_a_second_writer(videos, tmp_path, hub, one
 
         if engine == "whoosh":  # (the lock does not depend on the engine)
             # A second writer, once the first holds the lock: one line, exit code 5, at once.
-            lock, deadline = index_dir / "writer.lock", time.monotonic() + 120
-            while not (lock.exists() and f"pid {writer.pid}" in lock.read_text()):
+            holder, deadline = index_dir / HOLDER_FILE, time.monotonic() + 120
+            while not (holder.exists() and f"pid {writer.pid}" in holder.read_text()):
                 assert writer.poll() is None and time.monotonic() < deadline, "the indexer never took the lock"
                 time.sleep(0.05)
             second = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -161,26 +163,6 @@ def test_searches_during_indexing_and_a_second_writer(videos, tmp_path, hub, one
     assert counts[0] < len(NAMES) == counts[-1], counts  # a partial library during the run, then the whole
     assert all(s.found[-1] == set(NAMES) for s in searchers), [sorted(s.found[-1]) for s in searchers]
     assert qa.retriever.index_kinds()["keywords"] == engine
-
-
-KEYWORDS_ONLY = RetrievalOptions(weights={"keyword": 1.0, "semantic": 0.0, "visual": 0.0})
-
-
-def add_clip(catalog: Catalog, i: int, derived: DerivedIndexes | None = None) -> None:
-    """A video with one moment, committed to the catalog (and to the derived indexes when given)."""
-    moments = [Moment(0.0, 5.0, "speech", f"clip number {i} is about lava")]
-    added = catalog.add_video(content_id=f"c{i}", path=f"/videos/clip_{i}.mp4", stat=None, info={"duration": 5.0},
-                              keyframes=[], moments=moments, vectors={}, run_id=None)
-    moments[0].id, moments[0].video_id = added.moment_ids[0], added.video_id
-    if derived is not None:
-        derived.apply(catalog.videos([added.video_id])[0], moments, {}, added.replaced_videos,
-                      added.replaced_vectors)
-
-
-def new_index(index_dir, engine: str) -> None:
-    with Catalog(index_dir) as catalog:
-        write_manifest(catalog, {"spaces": {}})
-        DerivedIndexes(catalog, keyword_options=KeywordOptions(engine)).rebuild()
 
 
 @pytest.mark.slow
@@ -223,7 +205,8 @@ def test_searches_survive_a_writer_committing_fast(tmp_path, hub, engine, commit
 
 def test_a_failed_open_during_indexing_is_tried_again(tmp_path, hub, monkeypatch):
     """The derived files lag behind the catalog and an indexer holds the lock: the Retriever searches
-    what is committed; an open that fails meanwhile (a file replaced as it was read) is tried again."""
+    what they hold and says they are stale; an open that fails meanwhile (a file replaced as it was
+    read) is tried again."""
     new_index(tmp_path, "whoosh")
     with Catalog(tmp_path) as catalog:
         add_clip(catalog, 0, DerivedIndexes(catalog))
@@ -235,9 +218,11 @@ def test_a_failed_open_during_indexing_is_tried_again(tmp_path, hub, monkeypatch
         return len(calls) > 3 and real(self)
 
     monkeypatch.setattr(DerivedIndexes, "loads", flaky)
+    retriever = Retriever(tmp_path, hub, KEYWORDS_ONLY)
     with writer_lock(tmp_path):
-        hits = Retriever(tmp_path, hub, KEYWORDS_ONLY).search("clip lava", top_k=10)
+        hits = retriever.search("clip lava", top_k=10)
     assert [h.name for h in hits] == ["clip_0.mp4"] and len(calls) == 4  # 3 failed tries, then one that opens
+    assert retriever.stale
 
 
 def test_an_index_being_created_is_no_index_yet(tmp_path, hub):

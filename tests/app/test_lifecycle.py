@@ -6,8 +6,9 @@ import shutil
 import pytest
 
 from app import VideoQA, load_settings
-from indexer.store import writer_lock
+from indexer.locks import writer_lock
 from models.errors import IndexLockedError, IndexMismatchError
+from retriever import IndexNeedsRepairError
 from tests.conftest import SAMPLE_MEDIA
 
 pytestmark = pytest.mark.slow
@@ -75,7 +76,7 @@ def test_one_writer_at_a_time(make_qa, folder, capsys, monkeypatch, tmp_path):
         assert "wait for it to finish" in capsys.readouterr().err
 
 
-def test_derived_indexes_behind_the_catalog_are_rebuilt(make_qa, folder):
+def test_derived_indexes_behind_the_catalog_are_rebuilt_by_the_next_index_run(make_qa, folder):
     qa = make_qa()
     qa.index([folder])
     state = qa.index_dir / "derived.json"
@@ -85,8 +86,14 @@ def test_derived_indexes_behind_the_catalog_are_rebuilt(make_qa, folder):
     (qa.index_dir / "faiss-text.index").unlink()
     shutil.rmtree(qa.index_dir / "whoosh")
     fresh = make_qa()
+    with pytest.raises(IndexNeedsRepairError, match="videoqa index --repair"):
+        fresh.search("flat tire")  # a search does not rebuild them: only the writer does
+    assert not (qa.index_dir / "whoosh").exists() and json.loads(state.read_text()) == data
+    report = fresh.index([folder])  # the next `videoqa index`, with nothing new to index
+    assert report.repaired and report.count("skipped") == 1
     hits = fresh.search("flat tire")
     assert hits and hits[0].channels["keyword"] == 1.0 and hits[0].channels["semantic"] > 0
+    assert not fresh.retriever.stale
     assert json.loads(state.read_text())["generation"] == data["generation"] + 1
     assert (qa.index_dir / "faiss-text.index").exists()
 
@@ -160,7 +167,7 @@ def test_remove_takes_a_video_out_of_every_index(make_qa, folder):
     assert all(h.name != "volcano_lecture.mp4" for h in qa.search("lava eruption"))
     assert (folder / "volcano_lecture.mp4").exists()  # the file itself is left alone
     from indexer.catalog import Catalog
-    from indexer.store import DerivedIndexes
+    from indexer.derived import DerivedIndexes
 
     with Catalog(qa.index_dir) as catalog:
         derived = DerivedIndexes(catalog)

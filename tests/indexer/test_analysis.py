@@ -5,7 +5,9 @@ import pytest
 from indexer.analysis import analyzed, analyzer, to_simplified
 from indexer.catalog import Catalog
 from indexer.schema import Moment
-from indexer.store import DerivedIndexes, KeywordOptions, write_manifest
+from indexer.derived import DerivedIndexes
+from indexer.keyword_index import KeywordOptions
+from indexer.manifest import write_manifest
 from retriever.keyword import KeywordSearcher, matched_spans
 
 

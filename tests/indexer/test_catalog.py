@@ -5,7 +5,8 @@ import pytest
 
 from indexer.catalog import Catalog
 from indexer.schema import Keyframe, Moment
-from indexer.store import DerivedIndexes, write_manifest
+from indexer.derived import DerivedIndexes
+from indexer.manifest import write_manifest
 
 
 def _add(catalog, name, texts, dim=4, seed=0):
@@ -73,7 +74,7 @@ def test_derived_indexes_rebuild_to_the_same_state(tmp_path):
 def test_buffered_updates_reach_disk_at_flush_and_equal_a_rebuild(tmp_path, engine):
     """apply(flush=False) keeps the change in memory: derived.json stays behind (a crash means a
     rebuild, never stale files that claim to be current); flush writes it all at once."""
-    from indexer.store import KeywordOptions
+    from indexer.keyword_index import KeywordOptions
 
     with Catalog(tmp_path) as catalog:
         write_manifest(catalog, {"spaces": {"text": {"model": "test", "dim": 4}}})
@@ -95,10 +96,10 @@ def test_buffered_updates_reach_disk_at_flush_and_equal_a_rebuild(tmp_path, engi
 
 
 def test_maybe_flush_spends_a_share_of_the_time(tmp_path, monkeypatch):
-    import indexer.store as store
+    import indexer.derived as derived_module
 
     now = [100.0]
-    monkeypatch.setattr(store.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(derived_module.time, "monotonic", lambda: now[0])
     with Catalog(tmp_path) as catalog:
         write_manifest(catalog, {"spaces": {"text": {"model": "test", "dim": 4}}})
         derived = DerivedIndexes(catalog)

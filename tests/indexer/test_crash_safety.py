@@ -2,9 +2,11 @@
 
 After every kill: the catalog opens and is intact; every video in it is complete (no
 half-indexed video is visible to search); the FAISS and Whoosh files agree with the
-catalog whenever ``derived.json`` says they are current, and a Retriever rebuilds them
-when it does not. Then a last run finishes the rest without redoing what was done, and
-``videoqa index --repair`` rebuilds the derived indexes from the catalog.
+catalog whenever ``derived.json`` says they are current; when they do not, a search reads
+what they hold, says they are stale and writes nothing, and the writer's start-up check
+(what the next ``videoqa index`` does first) rebuilds them. Then a last run finishes the
+rest without redoing what was done, and ``videoqa index --repair`` rebuilds the derived
+indexes from the catalog.
 
 The kills are seeded (``VIDEOQA_CRASH_SEED`` picks another sequence) and bounded in time.
 Each comes either at a random moment of the run's first seconds (imports, locking, the
@@ -31,7 +33,8 @@ import pytest
 
 from indexer.catalog import Catalog
 from indexer.schema import TEXT_SPACE
-from indexer.store import DerivedIndexes
+from indexer.derived import DerivedIndexes
+from indexer.locks import writer_lock
 from tests.conftest import SAMPLE_MEDIA, ffmpeg
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,9 +155,15 @@ def check_complete(catalog: Catalog, kinds: dict[str, str], truth: dict[str, dic
         assert moments[-1].end >= sentences[-1]["start"], (video.name, [(m.start, m.end) for m in moments])
 
 
+def derived_files(index_dir: Path) -> dict[str, tuple[int, int]]:
+    """(size, mtime) of every keyword and vector file and of derived.json: any write shows."""
+    paths = [index_dir / "derived.json", *index_dir.glob("faiss-*.index"), *index_dir.glob("whoosh/*")]
+    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in paths if p.is_file()}
+
+
 def check_after_kill(index_dir: Path, hub, kinds, truth) -> str:
     """The checks after one kill; returns what was found (for the summary)."""
-    from retriever import Retriever
+    from retriever import IndexNeedsRepairError, Retriever
 
     if not (index_dir / Catalog.FILENAME).exists():
         return "no catalog yet"
@@ -164,19 +173,26 @@ def check_after_kill(index_dir: Path, hub, kinds, truth) -> str:
         check_complete(catalog, kinds, truth)
         current = DerivedIndexes(catalog).is_current()
         want = catalog_state(catalog)
+        known = {v.id for v in catalog.videos()}
         if current:  # derived.json claims they reflect the catalog: they must
             assert derived_state(index_dir) == want
+    before = derived_files(index_dir)
     retriever = Retriever(index_dir, hub)
     try:
         hits = retriever.search("volcano magma lava eruption bicycle tire planets orbit", top_k=10)
-        with Catalog(index_dir, readonly=True) as catalog:
-            assert derived_state(index_dir) == catalog_state(catalog)  # current now, rebuilt if need be
-            assert DerivedIndexes(catalog).is_current()
-            known = {v.id for v in catalog.videos()}
+    except IndexNeedsRepairError as exc:  # killed before it wrote any: nothing to search, and it says so
+        assert not current and "no keyword or vector index" in str(exc), str(exc)
+    else:
         assert {h.video_id for h in hits} <= known
+        assert retriever.stale == (not current)
     finally:
         retriever.close()
-    return f"{videos} videos, derived indexes {'current' if current else 'rebuilt'}"
+    assert derived_files(index_dir) == before  # the search rebuilt nothing
+    with writer_lock(index_dir), Catalog(index_dir) as catalog:  # as the next `videoqa index` starts
+        assert DerivedIndexes(catalog).make_usable() == (not current and videos > 0)
+        assert derived_state(index_dir) == catalog_state(catalog) == want
+        assert DerivedIndexes(catalog).is_current()
+    return f"{videos} videos, derived indexes {'current' if current else 'stale, searched as they were, rebuilt'}"
 
 
 @pytest.fixture(scope="module")
@@ -292,8 +308,8 @@ def test_repair_rebuilds_the_derived_indexes(crashed, tmp_path):
 
 
 @pytest.mark.slow
-def test_missing_derived_files_are_rebuilt_automatically(crashed, tmp_path, hub):
-    from retriever import Retriever
+def test_missing_derived_files_are_an_error_naming_repair_and_the_next_run_rebuilds_them(crashed, tmp_path, hub):
+    from retriever import IndexNeedsRepairError, Retriever
 
     index_dir = tmp_path / "index"
     shutil.copytree(crashed["index_dir"], index_dir)
@@ -303,10 +319,17 @@ def test_missing_derived_files_are_rebuilt_automatically(crashed, tmp_path, hub)
     (index_dir / f"faiss-{TEXT_SPACE}.index").unlink()
     retriever = Retriever(index_dir, hub)
     try:
+        with pytest.raises(IndexNeedsRepairError, match="videoqa index --repair"):
+            retriever.search("volcano magma", top_k=1)
+        assert not (index_dir / "whoosh").exists()  # a search does not rebuild them
+        proc = subprocess.run(_index_cmd(crashed["folder"], index_dir, "--json"), env=crashed["env"], cwd=ROOT,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0 and json.loads(proc.stdout)["repaired"], proc.stderr
+        assert derived_state(index_dir) == want
         assert crashed["kinds"][retriever.search("volcano magma", top_k=1)[0].name] == "volcano_lecture.mp4"
+        assert not retriever.stale
     finally:
         retriever.close()
-    assert derived_state(index_dir) == want
 
 
 def test_sqlite_commit_is_all_or_nothing_for_a_killed_writer(tmp_path):

@@ -7,10 +7,10 @@ import pytest
 
 from indexer.catalog import Catalog
 from indexer.schema import Moment
-from indexer.store import (
-    DerivedIndexes, KeywordOptions, TantivyKeywordStore, VectorIndexOptions, VectorStore, WhooshKeywordStore,
-    write_manifest,
-)
+from indexer.derived import DerivedIndexes
+from indexer.keyword_index import KeywordOptions, TantivyKeywordStore, WhooshKeywordStore
+from indexer.manifest import write_manifest
+from indexer.vector_index import VectorIndexOptions, VectorStore
 from models.errors import ConfigError
 from retriever.keyword import KeywordSearcher
 
@@ -176,7 +176,7 @@ def test_whoosh_files_are_read_without_unpickling_code(tmp_path, monkeypatch):
 
     import whoosh.index
 
-    from indexer.store import _safe_loads
+    from indexer.keyword_index import _safe_loads
 
     with Catalog(tmp_path) as catalog:
         write_manifest(catalog, {"spaces": {"text": {"model": "test", "dim": 8}}})
