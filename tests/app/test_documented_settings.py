@@ -1,0 +1,45 @@
+"""Settings tested exactly as the docs show them: a videoqa.toml that holds one line.
+
+README and docs/EVALUATION.md say that ``text_embedder = "use-numpy"`` alone switches the
+packaged profile to the multilingual Universal Sentence Encoder. Before each backend owned its
+default model, that line alone failed (``model 'sentence-transformers/all-MiniLM-L6-v2'
+(use-numpy) not found``): the test that passed set the model too.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, SAMPLE_MEDIA
+
+
+def _videoqa(*args: str, config, cwd) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIDEOQA_")}
+    env.update(VIDEOQA_CONFIG=str(config), HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "app", *args], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=900)
+
+
+@pytest.mark.slow
+def test_a_toml_holding_only_the_use_numpy_backend_indexes_and_searches(tmp_path):
+    config = tmp_path / "videoqa.toml"
+    config.write_text('text_embedder = "use-numpy"\n')
+    index = ["--index-dir", str(tmp_path / "index")]
+    models = _videoqa("models", "--json", *index, config=config, cwd=tmp_path)
+    assert models.returncode == 0, models.stderr
+    row = next(r for r in json.loads(models.stdout)["roles"]
+               if r["role"] == "text_embedder" and r["profile"] == "packaged")
+    assert row["backend"] == "use-numpy" and row["found"], row
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "volcano_lecture.mp4").symlink_to(SAMPLE_MEDIA / "volcano_lecture.mp4")
+    done = _videoqa("index", str(videos), "--no-progress", *index, config=config, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # a question in another language than the speech: the reason to choose this embedder
+    found = _videoqa("search", "火山喷发时会发生什么", "--json", *index, config=config, cwd=tmp_path)
+    assert found.returncode == 0, found.stderr
+    hits = json.loads(found.stdout)["hits"]
+    assert hits and hits[0]["name"] == "volcano_lecture.mp4" and hits[0]["channels"]["semantic"] > 0
