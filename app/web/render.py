@@ -74,6 +74,11 @@ def _moment(hit: Hit, m: ScoredMoment, spans: Spans) -> str:
         body = f"<img class='vq-inline-thumb' src='/media/keyframe/{m.keyframe_id}' alt=''>"
     else:
         body = _highlight(m.text, spans(m.text))
+        # the sentences around it, greyed: context to read, not part of the cited span
+        before = " ".join(html.escape(c.text) for c in m.context if c.end <= m.start)
+        after = " ".join(html.escape(c.text) for c in m.context if c.start >= m.end)
+        body = (f"<span class='vq-context'>{before}</span> " if before else "") + body + \
+            (f" <span class='vq-context'>{after}</span>" if after else "")
     return (f"<div class='vq-moment'>{link} <span class='vq-meta'>[{html.escape(m.kind)} {m.score:.2f}]</span> "
             f"{body}</div>")
 

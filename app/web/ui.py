@@ -25,6 +25,7 @@ CSS = """
 .vq-card {border: 1px solid #d0d7de; border-radius: 8px; padding: 10px 14px; margin: 8px 0;}
 .vq-card h4 {margin: 0 0 6px 0;}
 .vq-meta {color: #57606a; font-size: 0.85em; font-weight: normal;}
+.vq-context {color: #8c959f;}
 .vq-player {width: 100%; max-width: 560px; max-height: 320px; background: #000; border-radius: 6px;}
 .vq-moment {margin: 4px 0;}
 .vq-cite {font-family: monospace; background: #eef; padding: 1px 4px; border-radius: 4px; text-decoration: none;}

@@ -84,3 +84,18 @@ def test_interface_language():
     assert language_of("auto", None) == "en"
     assert language_of("zh", "en-US") == "zh"
     assert text("zh", "tab_ask") == "提问" and text("en", "done", indexed=1, skipped=0, failed=2).startswith("Done")
+
+
+def test_a_moment_shows_the_sentences_around_it_apart_from_the_cited_one():
+    from app.web.render import _moment
+    from indexer.schema import Moment
+    from retriever import Hit, ScoredMoment
+
+    m = ScoredMoment(8.2, 12.2, "speech", "Jupiter is the largest planet.", 1.2, {"keyword": 1.0}, 7, "en",
+                     context=[Moment(1.5, 5.7, "speech", "There are eight planets.", "en", 6),
+                              Moment(14.7, 18.3, "speech", "Earth has one <moon>.", "en", 8)])
+    hit = Hit(1, "/v/solar.mp4", "solar.mp4", 1.2, {"keyword": 1.0}, [m], 21.0)
+    out = _moment(hit, m, lambda text: [(0, 7)] if text.startswith("Jupiter") else [])
+    assert "00:08" in out and "<mark>Jupiter</mark>" in out
+    assert out.index("There are eight planets.") < out.index("Jupiter") < out.index("Earth has one &lt;moon&gt;.")
+    assert out.count("vq-context") == 2
