@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Iterable, Iterator
 
 from indexer.pipeline import (
-    Candidate, Extraction, Identified, IndexOptions, Job, extract, identify_file, identify_here,
+    FoundFile, Extraction, Identified, IndexOptions, Job, extract, identify_file, identify_here,
 )
 from models.errors import ConfigError, VideoQAError
 from models.hub import ModelHub, ModelsConfig, RoleConfig
@@ -211,7 +211,7 @@ class RayExecutor:
     def workers(self) -> int:
         return len(self._actors)
 
-    def identify(self, candidates: Iterable[Candidate]) -> Iterator[tuple[Candidate, Identified]]:
+    def identify(self, candidates: Iterable[FoundFile]) -> Iterator[tuple[FoundFile, Identified]]:
         """Hash new files as small Ray tasks spread over the cluster, a window ahead, in order.
 
         The writer's machine then does not read every byte of the library itself; each
@@ -228,7 +228,7 @@ class RayExecutor:
             return
         task = ray.remote(identify_file).options(num_cpus=0, scheduling_strategy="SPREAD")
         window = max(8, 2 * len(self._actors))
-        queue: deque[tuple[Candidate, Any]] = deque()
+        queue: deque[tuple[FoundFile, Any]] = deque()
         source = iter(candidates)
         exhausted = False
         try:

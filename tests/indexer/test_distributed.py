@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from indexer.catalog import Catalog
-from indexer.pipeline import IndexOptions, Indexer
+from indexer.pipeline import IndexOptions
+from indexer.writer import Indexer
 from indexer.schema import IMAGE_SPACE, TEXT_SPACE
 
 ray = pytest.importorskip("ray")
@@ -244,20 +245,20 @@ def test_an_unreachable_cluster_is_one_clear_line(tmp_path):
 def test_identify_file_hashes_only_the_file_the_writer_saw(tmp_path):
     """The hash may run on another node, later: a file changed since the writer's stat is refused."""
     from indexer.media import content_id
-    from indexer.pipeline import Candidate, identify_file
+    from indexer.pipeline import FoundFile, identify_file
 
     video = tmp_path / "a.mp4"
     shutil.copy(sorted(SAMPLE_MEDIA.glob("*.mp4"))[0], video)
     st = video.stat()
-    cid, error, seconds = identify_file(Candidate(str(video), st.st_size, st.st_mtime_ns))
+    cid, error, seconds = identify_file(FoundFile(str(video), st.st_size, st.st_mtime_ns))
     assert (cid, error) == (content_id(video), None) and seconds >= 0
-    assert identify_file(Candidate(str(video), st.st_size, st.st_mtime_ns, "known"))[:2] == ("known", None)
+    assert identify_file(FoundFile(str(video), st.st_size, st.st_mtime_ns, "known"))[:2] == ("known", None)
     with open(video, "ab") as fh:
         fh.write(b"more")
-    cid, error, _ = identify_file(Candidate(str(video), st.st_size, st.st_mtime_ns))
+    cid, error, _ = identify_file(FoundFile(str(video), st.st_size, st.st_mtime_ns))
     assert cid is None and "changed while it was being indexed" in error
     video.unlink()
-    cid, error, _ = identify_file(Candidate(str(video), st.st_size, st.st_mtime_ns))
+    cid, error, _ = identify_file(FoundFile(str(video), st.st_size, st.st_mtime_ns))
     assert cid is None and error
 
 
