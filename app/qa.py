@@ -21,7 +21,8 @@ from app.settings import Settings, language_list, load_settings
 from indexer.catalog import Catalog
 from indexer.schema import Video
 from indexer.keyframes import KeyframeOptions
-from indexer.pipeline import FileResult, IndexOptions, Indexer, IndexReport
+from indexer.pipeline import IndexOptions
+from indexer.writer import FileResult, Indexer, IndexReport
 from indexer.derived import DerivedIndexes
 from indexer.keyword_index import KeywordOptions
 from indexer.locks import writer_lock

@@ -3,7 +3,7 @@
 Indexes the same N distinct videos (default 12: copies of sample_media/*.mp4 remuxed
 with ffmpeg, ``-c copy`` and a different ``comment`` tag each, so every copy has its own
 bytes, hence its own content id, and the same streams and duration) into a fresh index
-directory per run, through :class:`indexer.pipeline.Indexer`, with the packaged profile and
+directory per run, through :class:`indexer.writer.Indexer`, with the packaged profile and
 
 * ``local``: :class:`~indexer.pipeline.LocalExecutor` (the baseline), and
 * ``ray``: :class:`~indexer.distributed.RayExecutor` on a new local Ray with every CPU
@@ -53,7 +53,8 @@ from _common import machine, median, proc_status_kib, reset_peak_rss, write_json
 
 from indexer.catalog import Catalog  # noqa: E402
 from indexer.media import probe  # noqa: E402
-from indexer.pipeline import IndexOptions, Indexer, LocalExecutor  # noqa: E402
+from indexer.pipeline import IndexOptions, LocalExecutor  # noqa: E402
+from indexer.writer import Indexer  # noqa: E402
 from models.hub import ModelHub, ModelsConfig, RoleConfig  # noqa: E402
 
 MIB = 2**20

@@ -1,6 +1,6 @@
 """Indexing speed per stage, as multiples of realtime (video seconds per wall second).
 
-Runs the real indexing pipeline (:class:`indexer.pipeline.Indexer`) several times over
+Runs the real indexing pipeline (:class:`indexer.writer.Indexer`) several times over
 the same files into fresh index directories, with the models loaded beforehand (their
 load time is reported on its own), and reports the median time of each stage.
 
@@ -26,7 +26,8 @@ from _common import machine, median, write_json  # noqa: E402
 
 from app.qa import VideoQA  # noqa: E402
 from app.settings import load_settings  # noqa: E402
-from indexer.pipeline import STAGES, Indexer  # noqa: E402
+from indexer.pipeline import STAGES  # noqa: E402
+from indexer.writer import Indexer  # noqa: E402
 
 MODEL_STAGES = ("speech", "embed")
 

@@ -13,12 +13,19 @@ read the library.
 * Placement: with GPUs in the cluster (and ``device`` not ``cpu``) each worker reserves
   ``gpus`` of one (1 unless set), else ``cpus`` CPUs; the pool has one worker per slot
   that fits unless ``workers`` says otherwise.
-* Backpressure: at most ``in_flight`` files are queued per worker, so results never
-  pile up in the object store faster than the writer stores them.
+* Backpressure: each worker has one file at a time, and ``in_flight - 1`` more per
+  worker are identified ahead, so results never pile up in the object store faster than
+  the writer stores them.
 * Failures: a file that cannot be read comes back as a failure like in the local
-  executor. When a worker process dies (a crash in a native decoder, out of memory) its
-  files go once more to a fresh worker; a file that kills a second worker is reported
-  failed, and the batch goes on. A missing model stops the run, as it does locally.
+  executor. When a worker process dies (a crash in a native decoder, out of memory) Ray
+  restarts it and runs its file once more on the new process (the actor's
+  ``max_restarts`` and ``max_task_retries``); a file that kills a second worker is
+  reported failed, and the batch goes on; a worker that dies more than ``_MAX_RESTARTS``
+  times stops the run. A missing model stops the run, as it does locally.
+* Why not ``ray.util.ActorPool``: it raises a failed task's error without saying which
+  submission it was (so the file could not be reported by name), and it drops a worker
+  that died instead of waiting for Ray to restart it. The dispatch below is the part of
+  a pool it would replace: idle started workers, and the files identified ahead.
 * The files must be readable at the same path on every node (a shared mount), and
   videoqa must be installed on the nodes (the same image or environment as the driver).
 """
@@ -33,7 +40,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Iterable, Iterator
 
 from indexer.pipeline import (
-    Candidate, Extraction, Identified, IndexOptions, Job, extract, identify_file, identify_here,
+    FoundFile, Extraction, Identified, IndexOptions, Job, extract, identify_file, identify_here,
 )
 from models.errors import ConfigError, VideoQAError
 from models.hub import ModelHub, ModelsConfig, RoleConfig
@@ -42,6 +49,8 @@ from models.registry import ROLES
 __all__ = ["RayOptions", "RayExecutor", "plan_workers"]
 
 log = logging.getLogger(__name__)
+
+_MAX_RESTARTS = 4  # per worker
 
 
 @dataclass(frozen=True)
@@ -196,22 +205,25 @@ class RayExecutor:
         self.gpus = gpus
         # Workers run in the environment their node was started with; what forbids downloads travels along.
         env = {k: os.environ[k] for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE") if k in os.environ}
-        self._actor_class = ray.remote(_Worker).options(
-            num_cpus=options.cpus, num_gpus=gpus, max_restarts=0,
+        # Ray replaces a worker that died (a crash in a native decoder, out of memory) and runs
+        # the file it had once more on the new one; a worker dead more often stops the run.
+        actor_class = ray.remote(_Worker).options(
+            num_cpus=options.cpus, num_gpus=gpus, max_restarts=_MAX_RESTARTS, max_task_retries=1,
             runtime_env={"env_vars": env} if env else None)
-        self._args = (config, index_options, max(1, int(options.cpus)))
-        self._starting: dict[Any, int] = {}  # start-up reference -> slot, until the worker is up
-        self._ready: set[int] = set()
-        self._actors = [self._new_actor(slot) for slot in range(workers)]
-        self._replaced = 0
-        self._pending: dict[Any, tuple[Job, int, Any, int]] = {}  # object ref -> (job, slot, actor, attempt)
+        args = (config, index_options, max(1, int(options.cpus)))
+        self._actors = [actor_class.remote(*args) for _ in range(workers)]
+        self._starting: dict[Any, Any] = {}  # start-up reference -> actor, until the worker is up
+        self._started_once: set[Any] = set()
+        self._idle: list[Any] = []  # started workers without a file
+        for actor in self._actors:
+            self._wait_ready(actor)
         log.info("Ray executor: %d workers, %g CPU and %g GPU each", workers, options.cpus, gpus)
 
     @property
     def workers(self) -> int:
         return len(self._actors)
 
-    def identify(self, candidates: Iterable[Candidate]) -> Iterator[tuple[Candidate, Identified]]:
+    def identify(self, candidates: Iterable[FoundFile]) -> Iterator[tuple[FoundFile, Identified]]:
         """Hash new files as small Ray tasks spread over the cluster, a window ahead, in order.
 
         The writer's machine then does not read every byte of the library itself; each
@@ -228,7 +240,7 @@ class RayExecutor:
             return
         task = ray.remote(identify_file).options(num_cpus=0, scheduling_strategy="SPREAD")
         window = max(8, 2 * len(self._actors))
-        queue: deque[tuple[Candidate, Any]] = deque()
+        queue: deque[tuple[FoundFile, Any]] = deque()
         source = iter(candidates)
         exhausted = False
         try:
@@ -258,40 +270,44 @@ class RayExecutor:
     def run(self, jobs: Iterable[Job]) -> Iterator[tuple[Job, Extraction]]:
         """Extract ``jobs`` on the pool; yields each (job, extraction) as soon as it is done.
 
-        Files go only to workers that have started (a worker waiting for resources, say
-        for an autoscaler to add a GPU node, gets none), at most ``in_flight`` each.
+        Each started worker has one file at a time (a worker waiting for resources, say for
+        an autoscaler to add a GPU node, gets none), so the file Ray retries after the
+        worker died is alone on the restarted worker and no other file is blamed for it.
+        ``in_flight - 1`` more files per worker are identified ahead, in this process, so a
+        worker that frees up gets its next file at once.
         """
         ray = _ray()
         from ray.exceptions import OutOfMemoryError, RayActorError, WorkerCrashedError
 
         died = (RayActorError, WorkerCrashedError, OutOfMemoryError)
         source = iter(jobs)
-        retry: deque[tuple[Job, int]] = deque()
-        load = [0] * len(self._actors)
+        ahead: deque[Job] = deque()
+        busy: dict[Any, tuple[Job, Any]] = {}  # object ref -> (job, actor)
         exhausted = False
         waited = 0.0
+
+        def hand_out() -> None:
+            nonlocal exhausted
+            lookahead = (self.options.in_flight - 1) * len(self._actors)
+            while True:
+                while self._idle and ahead:
+                    actor, job = self._idle.pop(), ahead.popleft()
+                    busy[actor.extract.remote(job)] = (job, actor)
+                if exhausted or (not self._idle and len(ahead) >= lookahead):
+                    return
+                job = next(source, None)  # identifies the next file (the writer's work)
+                if job is None:
+                    exhausted = True
+                else:
+                    ahead.append(job)
+
         try:
             while True:
-                while retry or not exhausted:
-                    free = [i for i in self._ready if load[i] < self.options.in_flight]
-                    idle = [i for i in free if load[i] == 0]
-                    if retry and idle:  # alone on a fresh worker: it cannot die of another file
-                        (job, attempt), slot = retry.popleft(), idle[0]
-                    elif free and not exhausted:
-                        job = next(source, None)  # identifies the next file (the writer's work)
-                        if job is None:
-                            exhausted = True
-                            continue
-                        attempt, slot = 0, min(free, key=load.__getitem__)
-                    else:
-                        break
-                    actor = self._actors[slot]
-                    self._pending[actor.extract.remote(job)] = (job, slot, actor, attempt)
-                    load[slot] += 1
-                if not self._pending and exhausted and not retry:
+                hand_out()
+                if not busy and not ahead and exhausted:
                     return
-                refs = list(self._pending) + list(self._starting)
-                done, _ = ray.wait(refs, num_returns=1, timeout=None if self._pending else 30.0)
+                refs = list(busy) + list(self._starting)
+                done, _ = ray.wait(refs, num_returns=1, timeout=None if busy else 30.0)
                 if not done:  # no worker has started yet
                     waited += 30.0
                     log.warning("waiting for Ray workers to start (%.0f s so far; %d asked for, %g CPU and %g GPU "
@@ -302,63 +318,51 @@ class RayExecutor:
                 if ref in self._starting:
                     self._worker_started(ref)
                     continue
-                job, slot, actor, attempt = self._pending.pop(ref)
-                load[slot] -= 1
+                job, actor = busy.pop(ref)
                 try:
                     extraction = ray.get(ref)
-                except died as exc:
-                    if self._actors[slot] is actor:  # the first of its files to report it: a new worker
-                        self._replace(slot)
-                    if attempt == 0:  # perhaps another file killed it: once more, on a fresh worker
-                        log.warning("%s: the Ray worker died (%s); trying the file on another worker", job.path,
-                                    type(exc).__name__)
-                        retry.append((job, 1))
-                        continue
+                    self._idle.append(actor)
+                except died as exc:  # Ray restarted the worker and tried the file once more: it died again
                     extraction = Extraction(failure=("extract", "the Ray worker extracting this file died twice "
                                                      f"({type(exc).__name__}); a crash in a decoder or out of "
                                                      "memory: see the Ray logs"))
+                    self._wait_ready(actor)  # back to work once Ray has restarted it
                 except ray.exceptions.RayError as exc:  # e.g. a result that could not be sent back
                     first = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
                     extraction = Extraction(failure=("extract", f"Ray failed on this file: {type(exc).__name__}: "
                                                      f"{first}"[:300]))
+                    self._idle.append(actor)
+                hand_out()  # the freed worker takes its next file before this one is written
                 yield job, extraction
-        finally:  # finished, or the writer stopped (interrupt, a missing model): drop what is queued
-            for ref in self._pending:
+        finally:  # finished, or the writer stopped (interrupt, a missing model): drop what is running
+            for ref, (_, actor) in busy.items():
                 ray.cancel(ref, force=False)
-            self._pending.clear()
+                self._idle.append(actor)
 
     def _worker_started(self, ref: Any) -> None:
-        """A worker's start-up finished: it takes files from now on, or is replaced if it failed to start."""
+        """A worker's start-up (or restart) is over: it takes files from now on, or the run stops."""
         ray = _ray()
-        slot = self._starting.pop(ref)
+        actor = self._starting.pop(ref)
         try:
             ray.get(ref)
-        except ray.exceptions.RayError as exc:  # e.g. videoqa or a library missing on a node: every worker fails
+        except ray.exceptions.RayError as exc:
+            if actor in self._started_once:  # out of restarts: max_restarts deaths already
+                raise VideoQAError(f"Ray workers keep dying (one died {_MAX_RESTARTS + 1} times); see the Ray logs "
+                                   "(out of memory? a node lost? a file that crashes a decoder?)") from None
+            # e.g. videoqa or a library missing on a node: every worker fails
             lines = [line for line in str(exc).splitlines() if line.strip()]
             raise VideoQAError(f"a Ray worker could not start: {lines[-1] if lines else type(exc).__name__} (is "
                                "videoqa installed, at this version, on every node? see the Ray logs)") from None
-        self._ready.add(slot)
+        self._started_once.add(actor)
+        self._idle.append(actor)
 
-    def _new_actor(self, slot: int) -> Any:
-        actor = self._actor_class.remote(*self._args)
-        self._starting[actor.__ray_ready__.remote()] = slot
-        return actor
-
-    def _replace(self, slot: int) -> None:
-        ray = _ray()
-        self._replaced += 1
-        if self._replaced > 2 * len(self._actors) + 2:
-            raise VideoQAError(f"Ray workers keep dying ({self._replaced} so far); see the Ray logs "
-                               "(out of memory? a node lost?)")
-        self._ready.discard(slot)
-        old = self._actors[slot]
-        self._actors[slot] = self._new_actor(slot)
-        ray.kill(old, no_restart=True)
+    def _wait_ready(self, actor: Any) -> None:
+        self._starting[actor.__ray_ready__.remote()] = actor
 
     def worker_info(self) -> list[dict[str, Any]]:
         """Host, pid, GPUs, torch threads and loaded models of each worker."""
         ray = _ray()
-        return ray.get([self._actors[i].describe.remote() for i in sorted(self._ready)], timeout=60)
+        return ray.get([actor.describe.remote() for actor in self._actors if actor in self._started_once], timeout=60)
 
     def models_loaded(self) -> list[dict[str, Any]]:
         """The models loaded by the workers (each listed once, with how many workers hold it)."""

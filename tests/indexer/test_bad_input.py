@@ -281,7 +281,7 @@ def test_discovery_survives_loops_links_and_pipes(tmp_path):
 @pytest.mark.slow
 def test_a_file_that_changes_while_indexed_is_not_stored(hub, tmp_path):
     """A recording still being written: the first run refuses it, the run after it is complete indexes it."""
-    from indexer.pipeline import Indexer
+    from indexer.writer import Indexer
 
     folder = tmp_path / "recordings"
     folder.mkdir()
@@ -320,7 +320,7 @@ def test_a_file_that_changes_while_indexed_is_not_stored(hub, tmp_path):
 @pytest.mark.slow
 def test_real_soundtracks_without_speech_give_no_moments(shared_media, hub, tmp_path):
     """Music and effects (Big Buck Bunny, a silent film's score): no words are invented."""
-    from indexer.pipeline import Indexer
+    from indexer.writer import Indexer
 
     folder = tmp_path / "soundtracks"
     folder.mkdir()

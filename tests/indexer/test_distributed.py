@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from indexer.catalog import Catalog
-from indexer.pipeline import IndexOptions, Indexer
+from indexer.pipeline import IndexOptions
+from indexer.writer import Indexer
 from indexer.schema import IMAGE_SPACE, TEXT_SPACE
 
 ray = pytest.importorskip("ray")
@@ -153,21 +154,27 @@ def test_ray_run_again_skips_and_reports_bad_files(local_ray, hub, samples, tmp_
 @pytest.mark.slow
 def test_a_dead_worker_is_replaced_and_its_files_are_extracted_again(local_ray, hub, samples, local_index,
                                                                      tmp_path):
+    """The worker's process is killed while it extracts a file (as a crash in a decoder would):
+    Ray starts a new one and the file is extracted there; the other files wait for it."""
+    import signal
+
     from indexer.distributed import RayExecutor, RayOptions
 
     executor = RayExecutor(hub.config, IndexOptions(), RayOptions(workers=1, in_flight=4))
+    pid = ray.get(executor._actors[0].describe.remote())["pid"]
     killed = []
 
     def kill_after_first(done, total, result):
-        if not killed:  # the worker still holds the other files of the batch
-            killed.append(executor._actors[0])
-            ray.kill(executor._actors[0], no_restart=True)
+        if not killed:  # the worker has the second file of the batch, the others wait in this process
+            killed.append(pid)
+            os.kill(pid, signal.SIGKILL)
 
     try:
         report = Indexer(tmp_path, hub, executor=executor).index([samples], on_file=kill_after_first)
-        assert executor._actors[0] is not killed[0]
+        (worker,) = executor.worker_info()
     finally:
         executor.close()
+    assert killed and worker["pid"] != killed[0]  # a new worker process
     assert report.ok and report.count("indexed") == 4, report.to_dict()
     assert_same_catalog(local_index[1], snapshot(tmp_path))
 
@@ -244,20 +251,20 @@ def test_an_unreachable_cluster_is_one_clear_line(tmp_path):
 def test_identify_file_hashes_only_the_file_the_writer_saw(tmp_path):
     """The hash may run on another node, later: a file changed since the writer's stat is refused."""
     from indexer.media import content_id
-    from indexer.pipeline import Candidate, identify_file
+    from indexer.pipeline import FoundFile, identify_file
 
     video = tmp_path / "a.mp4"
     shutil.copy(sorted(SAMPLE_MEDIA.glob("*.mp4"))[0], video)
     st = video.stat()
-    cid, error, seconds = identify_file(Candidate(str(video), st.st_size, st.st_mtime_ns))
+    cid, error, seconds = identify_file(FoundFile(str(video), st.st_size, st.st_mtime_ns))
     assert (cid, error) == (content_id(video), None) and seconds >= 0
-    assert identify_file(Candidate(str(video), st.st_size, st.st_mtime_ns, "known"))[:2] == ("known", None)
+    assert identify_file(FoundFile(str(video), st.st_size, st.st_mtime_ns, "known"))[:2] == ("known", None)
     with open(video, "ab") as fh:
         fh.write(b"more")
-    cid, error, _ = identify_file(Candidate(str(video), st.st_size, st.st_mtime_ns))
+    cid, error, _ = identify_file(FoundFile(str(video), st.st_size, st.st_mtime_ns))
     assert cid is None and "changed while it was being indexed" in error
     video.unlink()
-    cid, error, _ = identify_file(Candidate(str(video), st.st_size, st.st_mtime_ns))
+    cid, error, _ = identify_file(FoundFile(str(video), st.st_size, st.st_mtime_ns))
     assert cid is None and error
 
 

@@ -199,7 +199,7 @@ def _duration(path: Path) -> float:
 def indexed_languages(shared_media, tmp_path_factory, base_hub):
     """The clips laid over real footage, indexed once with the packaged Whisper base; returns the catalog rows."""
     from indexer.catalog import Catalog
-    from indexer.pipeline import Indexer
+    from indexer.writer import Indexer
 
     folder = tmp_path_factory.mktemp("multilingual")
     footage = shared_media / "video" / "talkinghead_carphone_noaudio.mp4"  # 176x144: quick to encode and scan
