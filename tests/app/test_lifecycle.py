@@ -37,7 +37,7 @@ def test_a_moved_file_is_not_indexed_again_and_is_found_by_its_new_name(make_qa,
     report = qa.index([folder])
     assert report.count("skipped") == 1 and report.results[0].reason.startswith("moved from")
     hits = qa.search("puncture howto")
-    assert hits and hits[0].name == "puncture_howto.mp4" and hits[0].channels["keyword"] == 1.0
+    assert hits and hits[0].name == "puncture_howto.mp4" and hits[0].channels["keyword"] > 0.5  # both words
     assert [v["name"] for v in qa.library()["videos"]] == ["puncture_howto.mp4"]
 
 
@@ -92,7 +92,7 @@ def test_derived_indexes_behind_the_catalog_are_rebuilt_by_the_next_index_run(ma
     report = fresh.index([folder])  # the next `videoqa index`, with nothing new to index
     assert report.repaired and report.count("skipped") == 1
     hits = fresh.search("flat tire")
-    assert hits and hits[0].channels["keyword"] == 1.0 and hits[0].channels["semantic"] > 0
+    assert hits and hits[0].channels["keyword"] > 0.5 and hits[0].channels["semantic"] > 0
     assert not fresh.retriever.stale
     assert json.loads(state.read_text())["generation"] == data["generation"] + 1
     assert (qa.index_dir / "faiss-text.index").exists()
