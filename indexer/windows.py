@@ -34,7 +34,6 @@ class SpeechOptions:
     # A transcript is suspect (and tried in other likely languages) when Whisper's own signals say so:
     suspect_compression: float = 2.4  # text that zlib compresses more than this is repetitive
     suspect_logprob: float = -0.6  # a mean token log-probability below this is a weak reading
-    suspect_repetition: float = 0.5  # the share of repeated words above which a text is looping
 
 
 DEFAULT_SPEECH = SpeechOptions()
