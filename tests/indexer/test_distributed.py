@@ -20,6 +20,7 @@ from indexer.catalog import Catalog
 from indexer.pipeline import IndexOptions
 from indexer.writer import Indexer
 from indexer.schema import IMAGE_SPACE, TEXT_SPACE
+from tests.conftest import error_rate
 
 ray = pytest.importorskip("ray")
 
@@ -68,14 +69,25 @@ def snapshot(index_dir: Path) -> dict:
 
 
 def assert_same_catalog(a: dict, b: dict) -> None:
+    """The same videos, keyframes and moments. Whisper may write a word differently in a Ray worker
+    (one CPU thread there, two here: "flower" for "flour" was seen), so transcripts are compared
+    with a tolerance, and the text vectors of the moments whose text is the same."""
     assert sorted(a) == sorted(b)
     for path in a:
-        for key in ("content_id", "media", "moments", "keyframes"):
+        for key in ("content_id", "media", "keyframes"):
             assert a[path][key] == b[path][key], (path, key)
-        for key in ("text_vectors", "image_vectors"):
-            assert len(a[path][key]) == len(b[path][key]), (path, key)
-            for x, y in zip(a[path][key], b[path][key]):
-                np.testing.assert_allclose(x, y, atol=1e-4, err_msg=f"{path} {key}")
+        ma, mb = a[path]["moments"], b[path]["moments"]
+        assert [m[2:3] + m[4:] for m in ma] == [m[2:3] + m[4:] for m in mb], (path, "moment kinds and languages")
+        for x, y in zip(ma, mb):
+            assert x[:2] == pytest.approx(y[:2], abs=0.3) and error_rate(x[3], y[3]) <= 0.25, (path, x, y)
+        same_text = [x[3] == y[3] for x, y in zip(ma, mb)]
+        assert len(a[path]["text_vectors"]) == len(b[path]["text_vectors"]), path
+        for same, x, y in zip(same_text, a[path]["text_vectors"], b[path]["text_vectors"]):
+            if same:
+                np.testing.assert_allclose(x, y, atol=1e-4, err_msg=f"{path} text_vectors")
+        assert len(a[path]["image_vectors"]) == len(b[path]["image_vectors"]), path
+        for x, y in zip(a[path]["image_vectors"], b[path]["image_vectors"]):
+            np.testing.assert_allclose(x, y, atol=1e-4, err_msg=f"{path} image_vectors")
 
 
 @pytest.fixture(scope="module")
