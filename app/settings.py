@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 from models.base import default_cache_dir
 from models.errors import ConfigError
+from retriever.api import DEFAULT_WEIGHTS
 
 __all__ = ["Setting", "SETTINGS", "Settings", "load_settings", "settings_markdown", "default_index_dir", "ENV_PREFIX",
            "language_list"]
@@ -167,12 +168,15 @@ SETTINGS: tuple[Setting, ...] = (
       group="indexing"),
     S("ray_worker_gpus", None, float, "With executor ray: GPUs per worker (0.5: two workers share a GPU); unset: "
       "1 when the cluster has GPUs and device is not cpu, else 0.", group="indexing", optional=True),
-    S("keyword_weight", 1.0, float, "Weight of the keyword (TF-IDF) channel in fusion.", group="search"),
+    S("keyword_weight", 0.3, float, "Weight of the keyword channel in fusion (0.3: chosen on the tune split of "
+      "the evaluation sets, docs/EVALUATION.md).", group="search"),
     S("keyword_norm", "query", str, "How keyword scores are brought to [0, 1]: query (against what the question "
       "could score at best, so a weak match scores low) or top (against the best result).", ("query", "top"),
       group="search"),
-    S("semantic_weight", 1.0, float, "Weight of the text-vector channel in fusion.", group="search"),
-    S("visual_weight", 1.0, float, "Weight of the visual (CLIP) channel in fusion.", group="search"),
+    S("semantic_weight", DEFAULT_WEIGHTS["semantic"], float, "Weight of the text-vector channel in fusion.",
+      group="search"),
+    S("visual_weight", DEFAULT_WEIGHTS["visual"], float, "Weight of the visual (CLIP) channel in fusion.",
+      group="search"),
     S("visual_floor", 0.15, float, "CLIP cosine at or below which a keyframe counts as no match.", group="search"),
     S("visual_ceiling", 0.35, float, "CLIP cosine counted as a full match (1.0); CLIP text-image cosines "
       "rarely pass 0.35.", group="search"),

@@ -33,12 +33,17 @@ from models.hub import ModelHub
 from retriever.fusion import fuse
 from retriever.keyword import KeywordSearcher, matched_spans
 
-__all__ = ["RetrievalOptions", "ScoredMoment", "Hit", "Retriever", "NoIndexError", "IndexNeedsRepairError",
-           "clean_query"]
+__all__ = ["DEFAULT_WEIGHTS", "RetrievalOptions", "ScoredMoment", "Hit", "Retriever", "NoIndexError",
+           "IndexNeedsRepairError", "clean_query"]
 
 log = logging.getLogger(__name__)
 
 CHANNELS = ("keyword", "semantic")
+# Channel weights in fusion. The keyword channel's 0.3 was chosen on the tune split of the
+# evaluation sets (benchmarks/eval/tune_fusion.py; docs/EVALUATION.md): with keyword scores
+# normalised against what the question could score, 0.1-0.3 tie there, 0.5 and more let keyword
+# matches on a few words outrank the meaning of paraphrases.
+DEFAULT_WEIGHTS = {"keyword": 0.3, "semantic": 1.0, "visual": 1.0}
 OPEN_ATTEMPTS = 20  # opening the derived indexes while an indexer replaces them (0.1 s apart)
 
 
@@ -66,7 +71,7 @@ def clean_query(text: str | None) -> str:
 
 @dataclass(frozen=True)
 class RetrievalOptions:
-    weights: dict[str, float] = field(default_factory=lambda: {"keyword": 1.0, "semantic": 1.0, "visual": 1.0})
+    weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     fusion: str = "sum"  # sum | rrf
     rrf_k: int = 60
     scorer: str = "tfidf"  # tfidf | bm25f
