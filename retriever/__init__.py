@@ -4,9 +4,9 @@ Public API: :class:`Retriever`, :class:`RetrievalOptions`, :class:`Hit`, :class:
 """
 
 from retriever.api import (
-    Hit, IndexNeedsRepairError, NoIndexError, RetrievalOptions, Retriever, ScoredMoment, clean_query,
+    DEFAULT_WEIGHTS, Hit, IndexNeedsRepairError, NoIndexError, RetrievalOptions, Retriever, ScoredMoment, clean_query,
 )
 from retriever.fusion import FUSIONS, fuse
 
-__all__ = ["FUSIONS", "Hit", "IndexNeedsRepairError", "NoIndexError", "RetrievalOptions", "Retriever", "ScoredMoment",
+__all__ = ["DEFAULT_WEIGHTS", "FUSIONS", "Hit", "IndexNeedsRepairError", "NoIndexError", "RetrievalOptions", "Retriever", "ScoredMoment",
            "clean_query", "fuse"]
