@@ -8,5 +8,5 @@ from retriever.api import (
 )
 from retriever.fusion import FUSIONS, fuse
 
-__all__ = ["DEFAULT_WEIGHTS", "FUSIONS", "Hit", "IndexNeedsRepairError", "NoIndexError", "RetrievalOptions", "Retriever", "ScoredMoment",
-           "clean_query", "fuse"]
+__all__ = ["DEFAULT_WEIGHTS", "FUSIONS", "Hit", "IndexNeedsRepairError", "NoIndexError", "RetrievalOptions",
+           "Retriever", "ScoredMoment", "clean_query", "fuse"]
