@@ -11,12 +11,14 @@ Models load lazily, once, and are shared by indexing, search and answering.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from app.answering import Answer, AnswerEvent, answer_events
+from app.general import is_general, overview_moments, topic_of
 from app.settings import Settings, load_settings
 from indexer.catalog import Catalog
 from indexer.schema import Video
@@ -26,7 +28,7 @@ from indexer.speech import SpeechOptions
 from indexer.store import DerivedIndexes, KeywordOptions, VectorIndexOptions, writer_lock
 from models.errors import ConfigError
 from models.hub import ModelHub, ModelsConfig, RoleConfig, report, resolve_profile
-from retriever import Hit, RetrievalOptions, Retriever, clean_query
+from retriever import Hit, RetrievalOptions, Retriever, ScoredMoment, clean_query
 
 __all__ = ["VideoQA"]
 
@@ -217,9 +219,26 @@ class VideoQA:
         ...     elif event.kind == "final": answer = event.answer
         """
         question = clean_query(question)  # the answerer and reranker get the text search used
-        hits = self.search(question, top_k)
+        general = is_general(question)
+        hits = self._overview_hits(question, top_k) if general else self.search(question, top_k)
         yield AnswerEvent("hits", hits=hits)
-        yield from answer_events(question, hits, self.hub.get("answerer"), self.hub.get("reranker"))
+        yield from answer_events(question, hits, self.hub.get("answerer"), self.hub.get("reranker"),
+                                 threshold=self.settings.answer_threshold, general=general)
+
+    def _overview_hits(self, question: str, top_k: int | None) -> list[Hit]:
+        """For a question about a whole video: the videos its other words find (else the library's
+        first ones), each with moments spread over the whole video instead of its best few."""
+        top_k = self.settings.top_k if top_k is None else top_k
+        topic = topic_of(question)
+        hits = self.search(topic, top_k) if topic else []
+        catalog = self.retriever.catalog
+        if not hits:
+            hits = [Hit(v.id, v.path, v.name, 0.0, {}, [], v.duration,
+                        [{"id": k.id, "t": round(k.t, 3)} for k in catalog.keyframes_of(v.id)][:8])
+                    for v in catalog.videos() if catalog.moments_of(v.id)][: max(0, top_k)]
+        return [dataclasses.replace(h, moments=[
+            ScoredMoment(m.start, m.end, m.kind, m.text, h.score, {}, m.id, m.language)
+            for m in overview_moments(catalog.moments_of(h.video_id))]) for h in hits]
 
     # -- library ---------------------------------------------------------------------------
     def library(self) -> dict[str, Any]:
