@@ -3,9 +3,10 @@
 * For each top video the answerer writes a candidate from the question and the labelled
   lines of its best moments (Qwen2.5-VL in the full profile also sees the clip around
   them; the packaged Qwen2.5-Coder-0.5B reads text only). A candidate cites the labels it
-  names that were in its context (:func:`cited_moments`); one that names none, or says
-  the lines do not answer, falls back to the extractive answer of its video and says so
-  in its ``method``.
+  names that were in its context (:func:`cited_moments`) and whose lines share a word
+  with the answer (:func:`supporting`); one that cites nothing valid, is supported by no
+  line, or says the lines do not answer, falls back to the extractive answer of its video
+  and says so in its ``method``.
 * ``answerer = "extractive"`` (or no answerer): each video's candidate is the transcript
   of its best moment.
 * The reranker scores each (question, candidate with its evidence) pair; the best wins.
@@ -29,7 +30,7 @@ from models.types import Answerer, Clip, Reranker
 from retriever import Hit, ScoredMoment
 
 __all__ = ["Citation", "Candidate", "Answer", "AnswerEvent", "extractive_answer", "answer_events",
-           "context_of", "cited_moments", "NOTHING_FOUND", "NOT_ANSWERED"]
+           "context_of", "cited_moments", "supporting", "NOTHING_FOUND", "NOT_ANSWERED"]
 
 NOTHING_FOUND = "Nothing in the library answers this question."
 NOT_ANSWERED = "The library does not answer this question. The closest moments:"
@@ -156,6 +157,26 @@ def cited_moments(generated: str, hit: Hit, context: str) -> list[ScoredMoment]:
     return cited
 
 
+_STOP = frozenset("a an and are as at be by for from in is it of on or that the this to was were what which who "
+                  "with not library".split())
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"\w+", text.lower()) if len(w) > 1 and w not in _STOP}
+
+
+def supporting(answer: str, cited: Sequence[ScoredMoment], hit: Hit) -> list[ScoredMoment]:
+    """The moments that support an answer: those it cites that share a word with it; when none of
+    them does, the line of its context that shares the most (a small model may copy the wrong
+    label beside the right answer); none when no line of its context does (it is not supported)."""
+    words = _words(answer)
+    kept = [m for m in cited if words & _words(m.text)]
+    if kept or not words:
+        return kept
+    best = max(hit.moments, key=lambda m: len(words & _words(m.text)), default=None)
+    return [best] if best is not None and words & _words(best.text) else []
+
+
 def _answer_text(generated: str) -> str:
     """The answer without the labels and brackets it cites with."""
     text = _LABEL.sub(" ", generated)
@@ -165,8 +186,8 @@ def _answer_text(generated: str) -> str:
 
 def _generated_candidate(hit: Hit, generated: str, context: str) -> Candidate | None:
     """A candidate from the answerer's text, or None when it cites nothing valid or declines."""
-    cited = cited_moments(generated, hit, context)
     text = _answer_text(generated)
+    cited = supporting(text, cited_moments(generated, hit, context), hit)
     if not cited or not text or _DECLINED.search(generated):
         return None
     return Candidate(hit.video, hit.name, text, hit.score, _cited(hit, cited), hit.score, "generative", generated,

@@ -27,7 +27,7 @@ _GENERAL = re.compile(
 _GENERAL_ZH = re.compile(r"(?:讲了什么|讲的是什么|说了什么|关于什么|主要内容|总结|概括|概述)")
 # Words of a general question that say nothing about which video is meant.
 _FILLER = re.compile(
-    r"\b(?:what|what's|is|are|this|that|these|the|a|an|it|about|please|summari[sz]e|sum|up|give|me|summary|"
+    r"\b(?:what's|what|is|are|this|that|these|the|a|an|it|about|please|summari[sz]e|sum|up|give|me|summary|"
     r"overview|of|describe|happens|said|discussed|in|video|videos|clip|film|movie|recording|one)\b",
     re.IGNORECASE)
 

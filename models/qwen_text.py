@@ -8,9 +8,9 @@ checked (sizes and sha256 recorded at conversion, sizes compared on every load).
 (a Hugging Face Qwen2/Qwen2.5 instruct model, or the tiny random one of the tests) is used
 as it is.
 
-:class:`QwenAnswerer` writes a short answer that starts with the time label of the line it
-used; :class:`QwenYesNoReranker` is the Qwen3-Reranker method (P("yes") over {"yes", "no"})
-on the same weights. Both roles share one model per (weights, device, dtype).
+:class:`QwenAnswerer` writes a short answer followed by the time label of the line it used;
+:class:`QwenYesNoReranker` is the Qwen3-Reranker method (P("yes") over {"yes", "no"}) on the
+same weights. Both roles share one model per (weights, device, dtype).
 """
 
 from __future__ import annotations
@@ -31,22 +31,27 @@ from models.qwen3 import Qwen3Reranker, strip_think
 from models.streaming import stream_generate
 from models.types import Clip, ModelLocation
 
-__all__ = ["QwenAnswerer", "QwenYesNoReranker", "ANSWER_SYSTEM", "NOT_FOUND", "answer_messages",
+__all__ = ["QwenAnswerer", "QwenYesNoReranker", "ANSWER_SYSTEM", "EXAMPLES", "NOT_FOUND", "answer_messages",
            "convert_gguf", "unload_all"]
 
 log = logging.getLogger(__name__)
 
 NOT_FOUND = "not in the library"
-# Short because every token of it is read before the first answer token (about 10 ms a token
-# on 2 cores). The reply starts with a label, so the model first picks the line, then
-# answers from it; the assistant turn is opened with "[" to hold it to that.
+# Short, because every prompt token is read before the first answer token. A 0.5B model
+# follows an example better than a rule: one answered and one declined question show the
+# form (a few words, then the label of the line used), on a topic of their own.
 ANSWER_SYSTEM = (
     "You answer questions about videos from lines of what is said or shown in them. Each line starts with "
-    "its time label in square brackets. Reply on one line: the label of the line that answers the question, "
-    "then the answer in a few words, in the language of the question. If no line answers the question, "
-    f"reply: [none] {NOT_FOUND}."
+    "its time label. Answer in a few words, in the language of the question, then give the label of the "
+    f"line you used. If no line answers the question, reply: {NOT_FOUND}."
 )
-ANSWER_PREFIX = "["
+EXAMPLES = (
+    ("Lines:\n[00:03–00:09] (speech) The old bridge was opened in 1932 by the mayor of the town.\n"
+     "[00:09–00:14] (speech) It is made of stone and crosses the river twice.\n\nQuestion: who opened the bridge?",
+     "The mayor of the town. [00:03–00:09]"),
+    ("Lines:\n[00:03–00:09] (speech) The old bridge was opened in 1932 by the mayor of the town.\n\n"
+     "Question: how long is the river?", f"{NOT_FOUND}."),
+)
 
 _SHARED: dict[tuple[str, str, str], tuple[Any, Any, threading.Lock]] = {}
 _SHARED_LOCK = threading.Lock()
@@ -61,7 +66,8 @@ def unload_all() -> None:
 
 def answer_messages(question: str, context: str) -> list[dict[str, str]]:
     """The chat an answer is written from: the rules, then the labelled lines and the question."""
-    return [{"role": "system", "content": ANSWER_SYSTEM},
+    shots = [{"role": role, "content": text} for q, a in EXAMPLES for role, text in (("user", q), ("assistant", a))]
+    return [{"role": "system", "content": ANSWER_SYSTEM}, *shots,
             {"role": "user", "content": f"Lines:\n{context.strip() or '(none)'}\n\nQuestion: {question.strip()}"}]
 
 
@@ -164,7 +170,7 @@ def _load_shared(path: Path, device: str, dtype_name: str) -> tuple[Any, Any, th
 
 
 class QwenAnswerer(LazyModel):
-    """Short answers from labelled lines, starting with the label of the line used; streamed token by token.
+    """Short answers from labelled lines, ending with the label of the line used; streamed token by token.
 
     Options: ``max_answer_tokens`` (the longest answer, tokens), ``dtype``,
     ``min_new_tokens`` (benchmarks force the answer length with it).
@@ -185,11 +191,10 @@ class QwenAnswerer(LazyModel):
         self._model, self._tokenizer, self._run_lock = _load_shared(folder, device, self.dtype)
 
     def prompt(self, question: str, context: str) -> str:
-        """The whole prompt text, the assistant turn opened with the label's bracket."""
+        """The whole prompt text, up to the opened assistant turn."""
         self.load()
-        text = self._tokenizer.apply_chat_template(answer_messages(question, context), tokenize=False,
+        return self._tokenizer.apply_chat_template(answer_messages(question, context), tokenize=False,
                                                    add_generation_prompt=True)
-        return text + ANSWER_PREFIX
 
     def stream(self, question: str, context: str, clip: Clip | None = None) -> Iterator[str]:
         """The answer piece by piece (text only: ``clip`` is not shown to this model)."""
@@ -202,7 +207,6 @@ class QwenAnswerer(LazyModel):
                           pad_token_id=self._tokenizer.pad_token_id)
             if not self.min_new_tokens:
                 kwargs.update(stop_strings=["\n"], tokenizer=self._tokenizer)  # one line is the whole answer
-            yield ANSWER_PREFIX
             yield from stream_generate(self._model, self._tokenizer, kwargs)
 
     def answer(self, question: str, context: str, clip: Clip | None = None) -> str:

@@ -19,6 +19,16 @@ def _hit(name="solar_system.mp4", video_id=1):
     return Hit(video_id, f"/nowhere/{name}", name, 0.8, {"keyword": 0.8}, moments, 40.0)
 
 
+def test_a_cited_line_must_support_the_answer():
+    from app.answering import supporting
+
+    hit = _hit()
+    solar, rings = hit.moments[1], hit.moments[0]
+    assert supporting("Saturn.", [rings], hit) == [rings]
+    assert supporting("Saturn.", [solar], hit) == [rings]  # the wrong label beside the right answer
+    assert supporting("Neptune.", [rings], hit) == []  # no line says it: not supported
+
+
 def test_only_labels_of_the_context_are_cited():
     hit = _hit()
     context = context_of(hit)
@@ -162,5 +172,5 @@ def test_cli_streams_the_answer_as_it_is_written(generative_qa, generative_env, 
     assert main(["ask", "what is the largest planet?"]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
-    assert lines[0].startswith("solar_system.mp4: [")  # the first video's answer, as written
+    assert lines[0].startswith("solar_system.mp4: ")  # the first video's answer, as written
     assert "jupiter" in out.lower() and "— solar_system.mp4 @ 00:" in out

@@ -1,0 +1,108 @@
+"""Answer accuracy of the generative (packaged Qwen) and the extractive answers, and not-found.
+
+Asks the fact questions of an evaluation set (``--category``, default speech-fact) and the
+questions no video answers (``questions_unanswerable.jsonl``) through ``VideoQA.ask`` twice:
+with the packaged default answerer and reranker, and with ``answerer = "extractive"`` and no
+reranker (the answer before them). One JSON line per question and answerer is appended to
+``--out`` as it is done (a run can be stopped and resumed: questions already there are
+skipped), with the winner's reranker score, so that found/not-found can be read off for any
+``answer_threshold`` afterwards: ``--summary`` prints the table for ``--threshold`` values,
+on the questions with odd and even line numbers apart (tune on one, report on the other).
+
+    python benchmarks/eval_answers.py --index-dir /tmp/videoqa-eval-index [--out FILE] [--summary]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.evaluation import answer_correct, load_questions  # noqa: E402
+
+EVAL = ROOT / "benchmarks" / "eval"
+
+
+def questions(category: str) -> list:
+    facts = [q for q in load_questions(EVAL / "questions.jsonl") if q.category == category and q.answers]
+    return facts + load_questions(EVAL / "questions_unanswerable.jsonl")
+
+
+def run(args: argparse.Namespace) -> None:
+    from app.qa import VideoQA
+    from app.settings import load_settings
+
+    out = Path(args.out)
+    done = set()
+    if out.exists():
+        done = {(r["id"], r["answerer"]) for r in map(json.loads, out.read_text().splitlines())}
+    base = load_settings(env={}).replace(index_dir=args.index_dir, profile="packaged", device="cpu")
+    variants = {"generative": VideoQA(base), "extractive": VideoQA(base.replace(answerer="extractive",
+                                                                                reranker="none"))}
+    variants["generative"].settings = variants["generative"].settings.replace(answer_threshold=0.0)
+    for n, q in enumerate(questions(args.category), 1):
+        for name, qa in variants.items():
+            if (q.id, name) in done:
+                continue
+            t0 = time.perf_counter()
+            answer = qa.ask(q.question)
+            seconds = time.perf_counter() - t0
+            win = answer.candidates[0] if answer.candidates else None
+            row = {"n": n, "id": q.id, "answerer": name, "answerable": q.answerable, "question": q.question,
+                   "answer": answer.answer, "method": answer.method, "found": answer.found,
+                   "score": round(win.score, 4) if win and name == "generative" else None,
+                   "correct": answer_correct(answer.answer, q.answers) if q.answerable else None,
+                   "words": len(answer.answer.split()), "seconds": round(seconds, 1),
+                   "candidates": [c.to_dict() for c in answer.candidates]}
+            with out.open("a") as fh:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            print(f"{q.id:<22} {name:<10} {seconds:5.1f}s {answer.method:<28} {answer.answer[:70]!r}", flush=True)
+
+
+def summary(args: argparse.Namespace) -> None:
+    rows = [json.loads(line) for line in Path(args.out).read_text().splitlines()]
+    print("| answerer | threshold | part | fact n | accuracy | median words | unanswerable n | found false |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|")
+    for name in ("extractive", "generative"):
+        for t in (args.threshold if name == "generative" else [None]):
+            for part in ("odd", "even", "all"):
+                sel = [r for r in rows if r["answerer"] == name and
+                       (part == "all" or (r["n"] % 2 == 1) == (part == "odd"))]
+
+                def found(r, t=t):
+                    return r["found"] if t is None else r["found"] and r["score"] >= t
+
+                facts = [r for r in sel if r["answerable"]]
+                none = [r for r in sel if not r["answerable"]]
+                acc = sum(bool(r["correct"]) and found(r) for r in facts) / len(facts) if facts else float("nan")
+                words = statistics.median(r["words"] for r in facts if found(r)) if facts else float("nan")
+                print(f"| {name} | {'-' if t is None else t} | {part} | {len(facts)} | {acc:.3f} | {words:.0f} | "
+                      f"{len(none)} | {sum(not found(r) for r in none)} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--index-dir", default="/tmp/videoqa-eval-index")
+    parser.add_argument("--category", default="speech-fact")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "eval_answers.jsonl"))
+    parser.add_argument("--summary", action="store_true", help="Only print the table of what --out holds.")
+    parser.add_argument("--threshold", type=lambda v: [float(x) for x in v.split(",")],
+                        default=[0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
+    args = parser.parse_args()
+    if args.summary:
+        summary(args)
+    else:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        run(args)
+
+
+if __name__ == "__main__":
+    main()
