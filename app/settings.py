@@ -121,7 +121,7 @@ SETTINGS: tuple[Setting, ...] = (
            "qwen2.5-vl (full) or extractive (the transcript of each video's best moment, no model)"),
     *_role("text_embedder", "Text vector"),
     *_role("reranker", "Reranker", backends=": qwen2.5-reranker (packaged: the answerer's model), qwen3-reranker "
-           "(full) or none (the retrieval score decides)"),
+           "(full) or off (the retrieval score decides)"),
     S("clip_batch_size", 32, int, "Keyframes per CLIP batch.", group="models"),
     S("embed_batch_size", 16, int, "Texts per text-vector batch.", group="models"),
     S("rerank_batch_size", 8, int, "(question, answer) pairs per reranker batch.", group="models"),

@@ -122,7 +122,7 @@ def main() -> None:
         reranker.score(QUESTIONS[0], [f"Saturn\nEvidence:\n{CONTEXT}"] * 3)
     rerank3 = (time.perf_counter() - t0) / args.runs
 
-    extractive = VideoQA(settings.replace(answerer="extractive", reranker="none"), hub=None)
+    extractive = VideoQA(settings.replace(answerer="extractive", reranker="off"), hub=None)
     rows = []
     for k in top_ks:
         runs = [ask_once(qa, ASK[i % len(ASK)], k) for i in range(args.runs)]

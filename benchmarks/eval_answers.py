@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> None:
         done = {(r["id"], r["answerer"]) for r in map(json.loads, out.read_text().splitlines())}
     base = load_settings(env={}).replace(index_dir=args.index_dir, profile="packaged", device="cpu")
     variants = {"generative": VideoQA(base), "extractive": VideoQA(base.replace(answerer="extractive",
-                                                                                reranker="none"))}
+                                                                                reranker="off"))}
     variants["generative"].settings = variants["generative"].settings.replace(answer_threshold=0.0)
     for n, q in enumerate(questions(args.category), 1):
         for name, qa in variants.items():

@@ -94,7 +94,7 @@ ROLES: tuple[RoleSpec, ...] = (
         # The answerer's model, loaded once for both roles.
         packaged=Choice("qwen2.5-reranker", PACKAGED_QWEN),
         packaged_fallback="retrieval score decides",
-        off_name="none",
+        off_name="off",  # not "none": an optional setting reads "none" as unset
     ),
 )
 ROLE_NAMES = tuple(r.role for r in ROLES)

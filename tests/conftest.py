@@ -96,7 +96,7 @@ def settings_env(tmp_path_factory) -> dict[str, str]:
     base = tmp_path_factory.mktemp("videoqa")
     return {"VIDEOQA_INDEX_DIR": str(base / "index"), "VIDEOQA_CACHE_DIR": str(base / "cache"),
             "VIDEOQA_PROFILE": "packaged", "VIDEOQA_WHISPER_MODEL": "tiny.en",
-            "VIDEOQA_ANSWERER": "extractive", "VIDEOQA_RERANKER": "none"}
+            "VIDEOQA_ANSWERER": "extractive", "VIDEOQA_RERANKER": "off"}
 
 
 @pytest.fixture(scope="session")

