@@ -187,9 +187,10 @@ class VideoQA:
     def warm_up(self) -> None:
         """Load the models that answering a question needs (errors surface at the first question)."""
         try:
-            embedder = self.hub.get("text_embedder")
-            if embedder is not None:
-                embedder.load()
+            for role in ("text_embedder", "answerer", "reranker"):  # the answerer's model serves both
+                model = self.hub.get(role)
+                if model is not None:
+                    model.load()
         except Exception:  # noqa: BLE001 - reported again, with context, when a question needs the model
             log.debug("warm-up failed", exc_info=True)
 

@@ -130,10 +130,13 @@ def qa(settings_env):
 
 @pytest.fixture(scope="session")
 def hub():
-    """The packaged models, loaded once for the tests that build their own indexes (English: tiny.en)."""
+    """The packaged models, loaded once for the tests that build their own indexes (English: tiny.en);
+    answers are extractive, as with :func:`settings_env`."""
     from models import ModelHub, ModelsConfig, RoleConfig
 
-    return ModelHub(ModelsConfig(profile="packaged", roles={"transcriber": RoleConfig(model="tiny.en")}))
+    return ModelHub(ModelsConfig(profile="packaged", roles={
+        "transcriber": RoleConfig(model="tiny.en"), "answerer": RoleConfig(backend="extractive"),
+        "reranker": RoleConfig(backend="off")}))
 
 
 @pytest.fixture(scope="session")
