@@ -9,7 +9,8 @@
   and says so in its ``method``.
 * ``answerer = "extractive"`` (or no answerer): each video's candidate is the transcript
   of its best moment.
-* The reranker scores each (question, candidate with its evidence) pair; the best wins.
+* The reranker scores each (question, candidate with its evidence) pair; the best wins (the
+  packaged reranker's score is weighed by the retrieval score: ``retrieval_prior``).
   When its score is below the threshold, the answer is that the library does not answer
   the question, and the closest moments are shown instead (``found`` false). Without a
   reranker the retrieval score decides.
@@ -245,7 +246,10 @@ def answer_events(question: str, hits: Sequence[Hit], answerer: Answerer | None,
             c.score = float(s)
     for c in candidates:
         yield AnswerEvent("scored", video=c.video, text=c.answer, score=c.score)
-    candidates.sort(key=lambda c: c.score, reverse=True)
+    # A reranker that is not a trained one (the packaged instruct model) weighs its P("yes") by
+    # the retrieval score: alone it chose another video over a far better retrieved one.
+    prior = reranked and getattr(reranker, "retrieval_prior", False)
+    candidates.sort(key=lambda c: c.score * c.retrieval_score if prior else c.score, reverse=True)
     if not candidates:
         yield AnswerEvent("final", answer=Answer(question, NOTHING_FOUND, [], [], list(hits), general=general))
         return

@@ -223,6 +223,9 @@ class QwenYesNoReranker(Qwen3Reranker):
 
     backend_name = "qwen2.5-reranker"
     SUFFIX = "<|im_end|>\n<|im_start|>assistant\n"
+    # An instruct model, not a trained reranker: its P("yes") separates candidates weakly, so the
+    # answer step weighs it by the retrieval score when it chooses (docs/EVALUATION.md).
+    retrieval_prior = True
 
     def _weights(self, location: ModelLocation, device: str) -> tuple[Any, Any]:
         folder = prepared_path(location, self.cache_dir, self.role)

@@ -174,3 +174,12 @@ def test_cli_streams_the_answer_as_it_is_written(generative_qa, generative_env, 
     lines = out.splitlines()
     assert lines[0].startswith("solar_system.mp4: ")  # the first video's answer, as written
     assert "jupiter" in out.lower() and "— solar_system.mp4 @ 00:" in out
+
+
+def test_the_packaged_reranker_weighs_its_score_by_retrieval(tiny_roles):
+    _, reranker = tiny_roles
+    strong, weak = _hit(), _hit("other.mp4", 2)
+    weak.score = 0.01  # found by chance: even a higher P("yes") does not make it win
+    weak.moments = [ScoredMoment(0.0, 5.0, "speech", "Saturn, Saturn, the one with rings.", 0.01, {})]
+    answer = list(answer_events("which planet has rings?", [weak, strong], None, reranker))[-1].answer
+    assert reranker.retrieval_prior and answer.citations[0].name == "solar_system.mp4"
