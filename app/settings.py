@@ -133,7 +133,7 @@ SETTINGS: tuple[Setting, ...] = (
     S("max_new_tokens", 256, int, "Longest description or answer generated (tokens).", group="models"),
     S("describe_window", 0.0, float, "Also describe each window of this many seconds (0: the whole video "
       "only), so visual content gets timestamps.", group="models"),
-    S("answer_threshold", 0.5, float, "Reranker score (0-1) the best answer needs; below it the answer is that "
+    S("answer_threshold", 0.2, float, "Reranker score (0-1) the best answer needs; below it the answer is that "
       "the library does not answer the question, with the closest moments (ask --json: found false). 0: always "
       "answer. Not used without a reranker.", group="models"),
     S("reranker_instruction", "Given a web search query, retrieve relevant passages that answer the query", str,

@@ -5,9 +5,10 @@ questions no video answers (``questions_unanswerable.jsonl``) through ``VideoQA.
 with the packaged default answerer and reranker, and with ``answerer = "extractive"`` and no
 reranker (the answer before them). One JSON line per question and answerer is appended to
 ``--out`` as it is done (a run can be stopped and resumed: questions already there are
-skipped), with the winner's reranker score, so that found/not-found can be read off for any
-``answer_threshold`` afterwards: ``--summary`` prints the table for ``--threshold`` values,
-on the questions with odd and even line numbers apart (tune on one, report on the other).
+skipped), with every candidate and its reranker and retrieval scores, so that the winner and
+found/not-found can be read off for any ``answer_threshold`` afterwards: ``--summary`` prints
+the table for ``--threshold`` values, on the questions with odd and even line numbers apart
+(tune on one, report on the other), choosing the winner as the answer step does.
 
     python benchmarks/eval_answers.py --index-dir /tmp/videoqa-eval-index [--out FILE] [--summary]
 """
@@ -67,8 +68,21 @@ def run(args: argparse.Namespace) -> None:
             print(f"{q.id:<22} {name:<10} {seconds:5.1f}s {answer.method:<28} {answer.answer[:70]!r}", flush=True)
 
 
+def _rechoose(row: dict, acceptable: list[str]) -> dict:
+    """The winner as the answer step now chooses it (P("yes") times the retrieval score, for the
+    packaged reranker) from the candidates a run recorded: its answer, words, score, correctness."""
+    cands = row["candidates"]
+    if row["answerer"] != "generative" or not cands:
+        return row
+    win = max(cands, key=lambda c: c["score"] * c["retrieval_score"])
+    return {**row, "answer": win["answer"], "score": win["score"], "words": len(win["answer"].split()),
+            "correct": answer_correct(win["answer"], acceptable) if row["answerable"] else None}
+
+
 def summary(args: argparse.Namespace) -> None:
-    rows = [json.loads(line) for line in Path(args.out).read_text().splitlines()]
+    acceptable = {q.id: q.answers for q in questions(args.category)}
+    latest = {(r["id"], r["answerer"]): r for r in map(json.loads, Path(args.out).read_text().splitlines())}
+    rows = [_rechoose(r, acceptable.get(r["id"], [])) for r in latest.values()]
     print("| answerer | threshold | part | fact n | accuracy | median words | unanswerable n | found false |")
     print("|---|---:|---|---:|---:|---:|---:|---:|")
     for name in ("extractive", "generative"):
