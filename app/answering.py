@@ -31,7 +31,7 @@ from models.types import Answerer, Clip, Reranker
 from retriever import Hit, ScoredMoment
 
 __all__ = ["Citation", "Candidate", "Answer", "AnswerEvent", "extractive_answer", "answer_events",
-           "context_of", "cited_moments", "supporting", "NOTHING_FOUND", "NOT_ANSWERED"]
+           "context_of", "cited_moments", "supporting", "all_declined", "NOTHING_FOUND", "NOT_ANSWERED"]
 
 NOTHING_FOUND = "Nothing in the library answers this question."
 NOT_ANSWERED = "The library does not answer this question. The closest moments:"
@@ -212,12 +212,20 @@ def _clip(hit: Hit) -> Clip | None:
     return Clip(path, start, end)
 
 
+def all_declined(candidates: Sequence[Candidate]) -> bool:
+    """Whether the answerer said, for every top video, that its lines do not answer the question."""
+    return bool(candidates) and all(c.method == "extractive-fallback" and _DECLINED.search(c.generated)
+                                    for c in candidates)
+
+
 def answer_events(question: str, hits: Sequence[Hit], answerer: Answerer | None, reranker: Reranker | None,
-                  *, threshold: float = 0.0, general: bool = False) -> Iterator[AnswerEvent]:
+                  *, threshold: float = 0.0, general: bool = False,
+                  declined_not_found: bool = False) -> Iterator[AnswerEvent]:
     """Answer step by step; the last event is ``final`` with the :class:`Answer`.
 
     ``threshold``: the reranker score the best candidate needs, else nothing is found.
     ``general``: the question is about a whole video, which every candidate answers.
+    ``declined_not_found``: nothing is found, too, when the answerer declined for every video.
     """
     candidates: list[Candidate] = []
     for hit in hits:
@@ -255,7 +263,7 @@ def answer_events(question: str, hits: Sequence[Hit], answerer: Answerer | None,
         return
     win = candidates[0]
     method = win.method + ("+rerank" if reranked else "")
-    if reranked and not general and win.score < threshold:
+    if not general and ((reranked and win.score < threshold) or (declined_not_found and all_declined(candidates))):
         closest = [cite for c in candidates for cite in c.citations]
         yield AnswerEvent("final", answer=Answer(question, NOT_ANSWERED, [], candidates, list(hits), method,
                                                  closest))

@@ -224,7 +224,8 @@ class VideoQA:
         hits = self._overview_hits(question, top_k) if general else self.search(question, top_k)
         yield AnswerEvent("hits", hits=hits)
         yield from answer_events(question, hits, self.hub.get("answerer"), self.hub.get("reranker"),
-                                 threshold=self.settings.answer_threshold, general=general)
+                                 threshold=self.settings.answer_threshold, general=general,
+                                 declined_not_found=self.settings.not_found_when_declined)
 
     def _overview_hits(self, question: str, top_k: int | None) -> list[Hit]:
         """For a question about a whole video: the videos its other words find (else the library's

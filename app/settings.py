@@ -136,6 +136,10 @@ SETTINGS: tuple[Setting, ...] = (
     S("answer_threshold", 0.2, float, "Reranker score (0-1) the best answer needs; below it the answer is that "
       "the library does not answer the question, with the closest moments (ask --json: found false). 0: always "
       "answer. Not used without a reranker.", group="models"),
+    S("not_found_when_declined", False, bool, "Also answer that the library does not answer the question when "
+      "the answerer says, for every top video, that its lines do not answer it. With the packaged model it finds "
+      "every unanswerable question of the evaluation set, but loses some answers that the extractive fallback "
+      "gets right (docs/EVALUATION.md).", group="models"),
     S("reranker_instruction", "Given a web search query, retrieve relevant passages that answer the query", str,
       "The reranker's task instruction.", group="models"),
     S("language", None, str, "Spoken language code (en, de, zh, ...) of every video; unset: detected per "

@@ -27,6 +27,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from app.answering import _DECLINED  # noqa: E402
 from app.evaluation import answer_correct, load_questions  # noqa: E402
 
 EVAL = ROOT / "benchmarks" / "eval"
@@ -75,31 +76,38 @@ def _rechoose(row: dict, acceptable: list[str]) -> dict:
     if row["answerer"] != "generative" or not cands:
         return row
     win = max(cands, key=lambda c: c["score"] * c["retrieval_score"])
+    declined = all(c["method"] == "extractive-fallback" and _DECLINED.search(c.get("generated", "")) for c in cands)
     return {**row, "answer": win["answer"], "score": win["score"], "words": len(win["answer"].split()),
-            "correct": answer_correct(win["answer"], acceptable) if row["answerable"] else None}
+            "correct": answer_correct(win["answer"], acceptable) if row["answerable"] else None,
+            "all_declined": declined}
 
 
 def summary(args: argparse.Namespace) -> None:
     acceptable = {q.id: q.answers for q in questions(args.category)}
     latest = {(r["id"], r["answerer"]): r for r in map(json.loads, Path(args.out).read_text().splitlines())}
     rows = [_rechoose(r, acceptable.get(r["id"], [])) for r in latest.values()]
-    print("| answerer | threshold | part | fact n | accuracy | median words | unanswerable n | found false |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|")
-    for name in ("extractive", "generative"):
-        for t in (args.threshold if name == "generative" else [None]):
-            for part in ("odd", "even", "all"):
-                sel = [r for r in rows if r["answerer"] == name and
-                       (part == "all" or (r["n"] % 2 == 1) == (part == "odd"))]
+    print("| answerer | threshold | declined: not found | part | fact n | accuracy | median words | "
+          "unanswerable n | found false |")
+    print("|---|---:|---|---|---:|---:|---:|---:|---:|")
+    runs = [("extractive", None, False)] + [("generative", t, False) for t in args.threshold] + \
+        [("generative", t, True) for t in args.threshold[:1]]
+    for name, t, declined in runs:
+        for part in ("odd", "even", "all"):
+            sel = [r for r in rows if r["answerer"] == name and
+                   (part == "all" or (r["n"] % 2 == 1) == (part == "odd"))]
 
-                def found(r, t=t):
-                    return r["found"] if t is None else r["found"] and r["score"] >= t
+            def found(r, t=t, declined=declined):
+                if t is None:
+                    return r["found"]
+                return r["found"] and r["score"] >= t and not (declined and r.get("all_declined"))
 
-                facts = [r for r in sel if r["answerable"]]
-                none = [r for r in sel if not r["answerable"]]
-                acc = sum(bool(r["correct"]) and found(r) for r in facts) / len(facts) if facts else float("nan")
-                words = statistics.median(r["words"] for r in facts if found(r)) if facts else float("nan")
-                print(f"| {name} | {'-' if t is None else t} | {part} | {len(facts)} | {acc:.3f} | {words:.0f} | "
-                      f"{len(none)} | {sum(not found(r) for r in none)} |")
+            facts = [r for r in sel if r["answerable"]]
+            none = [r for r in sel if not r["answerable"]]
+            acc = sum(bool(r["correct"]) and found(r) for r in facts) / len(facts) if facts else float("nan")
+            words = statistics.median(r["words"] for r in facts if found(r)) if facts else float("nan")
+            flag = "yes" if declined else "no"
+            print(f"| {name} | {'-' if t is None else t} | {flag} | {part} | {len(facts)} | {acc:.3f} | "
+                  f"{words:.0f} | {len(none)} | {sum(not found(r) for r in none)} |")
 
 
 def main() -> None:

@@ -183,3 +183,30 @@ def test_the_packaged_reranker_weighs_its_score_by_retrieval(tiny_roles):
     weak.moments = [ScoredMoment(0.0, 5.0, "speech", "Saturn, Saturn, the one with rings.", 0.01, {})]
     answer = list(answer_events("which planet has rings?", [weak, strong], None, reranker))[-1].answer
     assert reranker.retrieval_prior and answer.citations[0].name == "solar_system.mp4"
+
+
+def test_all_declined_needs_every_candidate_to_decline():
+    from app.answering import Candidate, all_declined
+
+    def cand(method, generated):
+        return Candidate("v.mp4", "v.mp4", "an extractive line", 0.3, method=method, generated=generated)
+
+    assert all_declined([cand("extractive-fallback", "not in the library."),
+                         cand("extractive-fallback", "[none] Not in the library")])
+    assert not all_declined([cand("extractive-fallback", "not in the library."), cand("generative", "Saturn.")])
+    assert not all_declined([cand("extractive-fallback", "Saturn, I think")])  # cited nothing, did not decline
+    assert not all_declined([])
+
+
+@pytest.mark.slow
+def test_not_found_when_declined_from_a_file_holding_only_that_line(generative_qa, generative_env, tmp_path):
+    from app import VideoQA, load_settings
+
+    toml = tmp_path / "videoqa.toml"
+    toml.write_text("not_found_when_declined = true\n")
+    qa = VideoQA(load_settings(config=toml, env=generative_env), hub=generative_qa.hub)
+    assert qa.settings.not_found_when_declined is True
+    # The bicycle video says to clean the chain, not how to shorten it: the model declines.
+    answer = qa.ask("how do I shorten a bicycle chain?")
+    assert not answer.found and answer.closest, answer.to_dict()
+    assert all(c.method == "extractive-fallback" for c in answer.candidates)
