@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from app.answering import NOT_ANSWERED, answer_events, cited_moments, context_of
+from app.answering import NOT_ANSWERED, NOTHING_FOUND, answer_events, cited_moments, context_of
 from app.general import is_general, overview_moments, topic_of
 from indexer.schema import Moment
 from retriever import Hit, ScoredMoment
@@ -148,7 +148,8 @@ def test_a_question_the_library_does_not_answer_is_not_found(generative_qa, gene
         monkeypatch.setenv(k, v)
     assert main(["ask", "who won the chess tournament in Oslo?", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["found"] is False and data["citations"] == [] and data["closest"]
+    # Nothing is even retrieved for it, so there are no closest moments to show either.
+    assert data["found"] is False and data["citations"] == [] and data["answer"] == NOTHING_FOUND
 
 
 @pytest.mark.slow
