@@ -1,12 +1,19 @@
 """Answers with citations, from retrieval hits.
 
-* Packaged profile (no answering model): the answer is extractive, the transcript of
-  the best moment of each top video, and the retrieval score decides between them.
-* Full profile: for each top video the answerer (Qwen2.5-VL) writes a candidate from
-  the question, the transcript excerpts around the best moments with their times, and
-  the clip around those moments; the reranker (Qwen3) scores each (question,
-  candidate) and the highest wins, citing its video's moments. Without a reranker the
-  retrieval score decides.
+* For each top video the answerer writes a candidate from the question and the labelled
+  lines of its best moments (Qwen2.5-VL in the full profile also sees the clip around
+  them; the packaged Qwen2.5-Coder-0.5B reads text only). A candidate cites the labels it
+  names that were in its context (:func:`cited_moments`) and whose lines share a word
+  with the answer (:func:`supporting`); one that cites nothing valid, is supported by no
+  line, or says the lines do not answer, falls back to the extractive answer of its video
+  and says so in its ``method``.
+* ``answerer = "extractive"`` (or no answerer): each video's candidate is the transcript
+  of its best moment.
+* The reranker scores each (question, candidate with its evidence) pair; the best wins (the
+  packaged reranker's score is weighed by the retrieval score: ``retrieval_prior``).
+  When its score is below the threshold, the answer is that the library does not answer
+  the question, and the closest moments are shown instead (``found`` false). Without a
+  reranker the retrieval score decides.
 
 :func:`answer_events` yields the same work as it happens (each candidate token by
 token, then its score, then the final answer) for the web UI.
@@ -14,6 +21,7 @@ token, then its score, then the final answer) for the web UI.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -23,9 +31,15 @@ from models.types import Answerer, Clip, Reranker
 from retriever import Hit, ScoredMoment
 
 __all__ = ["Citation", "Candidate", "Answer", "AnswerEvent", "extractive_answer", "answer_events",
-           "context_of", "NOTHING_FOUND"]
+           "context_of", "cited_moments", "supporting", "all_declined", "NOTHING_FOUND", "NOT_ANSWERED"]
 
 NOTHING_FOUND = "Nothing in the library answers this question."
+NOT_ANSWERED = "The library does not answer this question. The closest moments:"
+# A time label as the answerer may write it back: mm:ss or h:mm:ss, an en dash or a hyphen.
+_LABEL = re.compile(r"(\d+:\d{2}(?::\d{2})?)\s*[–—-]\s*(\d+:\d{2}(?::\d{2})?)")
+# What an answer that declines looks like (the packaged prompt's wording, and common others).
+_DECLINED = re.compile(r"not in the library|\[none\]|(do(es)? not|don't|cannot|can't) (answer|say|mention)|"
+                       r"no (line|information)|not (mentioned|stated)", re.IGNORECASE)
 CLIP_MARGIN = 5.0  # seconds of video shown around the cited moments
 
 
@@ -51,10 +65,14 @@ class Candidate:
     score: float  # the reranker's score when there is a reranker, else the retrieval score
     citations: list[Citation] = field(default_factory=list)
     retrieval_score: float = 0.0
+    method: str = "extractive"  # extractive | generative | extractive-fallback (the answerer's cited nothing)
+    generated: str = ""  # what the answerer wrote, when it wrote something
+    evidence: str = ""  # the labelled lines of the cited moments (what the reranker reads with the answer)
 
     def to_dict(self) -> dict[str, Any]:
         return {"video": self.video, "name": self.name, "answer": self.answer, "score": round(self.score, 6),
-                "retrieval_score": round(self.retrieval_score, 6),
+                "retrieval_score": round(self.retrieval_score, 6), "method": self.method,
+                **({"generated": self.generated} if self.generated else {}),
                 "citations": [c.to_dict() for c in self.citations]}
 
 
@@ -65,15 +83,18 @@ class Answer:
     citations: list[Citation]
     candidates: list[Candidate]
     hits: list[Hit] = field(default_factory=list)
-    method: str = "extractive"  # extractive | generative | generative+rerank
+    method: str = "extractive"  # the winner's method, "+rerank" when the reranker chose it
+    closest: list[Citation] = field(default_factory=list)  # when nothing answers: the nearest moments
+    general: bool = False  # a question about a whole video ("what is this video about?")
 
     @property
     def found(self) -> bool:
         return bool(self.citations)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"question": self.question, "answer": self.answer, "method": self.method,
+        return {"question": self.question, "answer": self.answer, "found": self.found, "method": self.method,
                 "citations": [c.to_dict() for c in self.citations],
+                "closest": [c.to_dict() for c in self.closest],
                 "candidates": [c.to_dict() for c in self.candidates]}
 
 
@@ -96,15 +117,18 @@ def _cited(hit: Hit, moments: Sequence[ScoredMoment]) -> list[Citation]:
     return [Citation(hit.video, hit.name, 0.0, hit.duration)]
 
 
+def _extractive(hit: Hit) -> Candidate | None:
+    """The transcript of the hit's best moment, citing it."""
+    best = next((m for m in hit.moments if m.text.strip()), None)
+    if best is None:
+        return None
+    return Candidate(hit.video, hit.name, best.text.strip(), hit.score, _cited(hit, [best]), hit.score,
+                     evidence=_lines([best]))
+
+
 def extractive_answer(question: str, hits: Sequence[Hit]) -> Answer:
     """Each top video offers the transcript of its best moment; the best retrieval score wins."""
-    candidates = []
-    for hit in hits:
-        best = next((m for m in hit.moments if m.text.strip()), None)
-        if best is None:
-            continue
-        candidates.append(Candidate(hit.video, hit.name, best.text.strip(), hit.score, _cited(hit, [best]),
-                                    hit.score))
+    candidates = [c for c in (_extractive(hit) for hit in hits) if c is not None]
     candidates.sort(key=lambda c: c.score, reverse=True)
     if not candidates:
         return Answer(question, NOTHING_FOUND, [], [], list(hits))
@@ -112,11 +136,68 @@ def extractive_answer(question: str, hits: Sequence[Hit]) -> Answer:
     return Answer(question, win.answer, list(win.citations), candidates, list(hits))
 
 
+def _lines(moments: Sequence[ScoredMoment]) -> str:
+    return "\n".join(f"[{format_span(m.start, m.end)}] ({m.kind}) {m.text.strip()}"
+                      for m in sorted(moments, key=lambda m: m.start) if m.text.strip())
+
+
 def context_of(hit: Hit) -> str:
     """The transcript excerpts and descriptions of a hit's best moments, each with its time, in time order."""
-    lines = [f"[{format_span(m.start, m.end)}] ({m.kind}) {m.text.strip()}"
-             for m in sorted(hit.moments, key=lambda m: m.start) if m.text.strip()]
-    return "\n".join(lines)
+    return _lines(hit.moments)
+
+
+def cited_moments(generated: str, hit: Hit, context: str) -> list[ScoredMoment]:
+    """The hit's moments whose labels the answer names, kept only if the label was in its context."""
+    by_label = {format_span(m.start, m.end): m for m in hit.moments}
+    cited: list[ScoredMoment] = []
+    for start, end in _LABEL.findall(generated):
+        label = f"{start}–{end}"
+        m = by_label.get(label)
+        if m is not None and f"[{label}]" in context and m not in cited:
+            cited.append(m)
+    return cited
+
+
+_STOP = frozenset("a an and are as at be by for from in is it of on or that the this to was were what which who "
+                  "with not library".split())
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"\w+", text.lower()) if len(w) > 1 and w not in _STOP}
+
+
+def supporting(answer: str, cited: Sequence[ScoredMoment], hit: Hit) -> list[ScoredMoment]:
+    """The moments that support an answer: those it cites that share a word with it; when none of
+    them does, the line of its context that shares the most (a small model may copy the wrong
+    label beside the right answer); none when no line of its context does (it is not supported)."""
+    words = _words(answer)
+    kept = [m for m in cited if words & _words(m.text)]
+    if kept or not words:
+        return kept
+    best = max(hit.moments, key=lambda m: len(words & _words(m.text)), default=None)
+    return [best] if best is not None and words & _words(best.text) else []
+
+
+def _answer_text(generated: str) -> str:
+    """The answer without the labels and brackets it cites with."""
+    text = _LABEL.sub(" ", generated)
+    text = re.sub(r"\[[\s,;]*\]|[\[\]]", " ", text)
+    return " ".join(text.split()).strip(" ,;:-–")
+
+
+def _generated_candidate(hit: Hit, generated: str, context: str) -> Candidate | None:
+    """A candidate from the answerer's text, or None when it cites nothing valid or declines."""
+    text = _answer_text(generated)
+    cited = supporting(text, cited_moments(generated, hit, context), hit)
+    if not cited or not text or _DECLINED.search(generated):
+        return None
+    return Candidate(hit.video, hit.name, text, hit.score, _cited(hit, cited), hit.score, "generative", generated,
+                     _lines(cited))
+
+
+def _document(c: Candidate) -> str:
+    """What the reranker reads: the answer and the evidence it cites."""
+    return f"{c.answer}\nEvidence:\n{c.evidence}" if c.evidence else c.answer
 
 
 def _clip(hit: Hit) -> Clip | None:
@@ -131,34 +212,61 @@ def _clip(hit: Hit) -> Clip | None:
     return Clip(path, start, end)
 
 
-def answer_events(question: str, hits: Sequence[Hit], answerer: Answerer | None,
-                  reranker: Reranker | None) -> Iterator[AnswerEvent]:
-    """Answer step by step; the last event is ``final`` with the :class:`Answer`."""
-    if answerer is None:
-        yield AnswerEvent("final", answer=extractive_answer(question, hits))
-        return
+def all_declined(candidates: Sequence[Candidate]) -> bool:
+    """Whether the answerer said, for every top video, that its lines do not answer the question."""
+    return bool(candidates) and all(c.method == "extractive-fallback" and _DECLINED.search(c.generated)
+                                    for c in candidates)
+
+
+def answer_events(question: str, hits: Sequence[Hit], answerer: Answerer | None, reranker: Reranker | None,
+                  *, threshold: float = 0.0, general: bool = False,
+                  declined_not_found: bool = False) -> Iterator[AnswerEvent]:
+    """Answer step by step; the last event is ``final`` with the :class:`Answer`.
+
+    ``threshold``: the reranker score the best candidate needs, else nothing is found.
+    ``general``: the question is about a whole video, which every candidate answers.
+    ``declined_not_found``: nothing is found, too, when the answerer declined for every video.
+    """
     candidates: list[Candidate] = []
     for hit in hits:
+        fallback = _extractive(hit)
+        if answerer is None:
+            if fallback is not None:
+                candidates.append(fallback)
+            continue
+        context = context_of(hit)
         yield AnswerEvent("candidate", video=hit.video)
         pieces = []
-        for piece in answerer.stream(question, context_of(hit), _clip(hit)):
+        for piece in answerer.stream(question, context, _clip(hit)):
             pieces.append(piece)
             yield AnswerEvent("token", video=hit.video, text=piece)
-        text = "".join(pieces).strip()
-        cited = [m for m in hit.moments if m.kind != "keyframe"][:2] or hit.moments[:1]
-        candidates.append(Candidate(hit.video, hit.name, text, hit.score, _cited(hit, cited), hit.score))
-    method = "generative"
-    if reranker is not None and candidates:
-        scores = reranker.score(question, [c.answer for c in candidates])
+        generated = "".join(pieces).strip()
+        candidate = _generated_candidate(hit, generated, context)
+        if candidate is None and fallback is not None:
+            fallback.method, fallback.generated = "extractive-fallback", generated
+            candidate = fallback
+        if candidate is not None:
+            candidates.append(candidate)
+    reranked = reranker is not None and bool(candidates)
+    if reranked:
+        scores = reranker.score(question, [_document(c) for c in candidates])  # type: ignore[union-attr]
         for c, s in zip(candidates, scores):
             c.score = float(s)
-        method = "generative+rerank"
     for c in candidates:
         yield AnswerEvent("scored", video=c.video, text=c.answer, score=c.score)
-    candidates.sort(key=lambda c: c.score, reverse=True)
+    # A reranker that is not a trained one (the packaged instruct model) weighs its P("yes") by
+    # the retrieval score: alone it chose another video over a far better retrieved one.
+    prior = reranked and getattr(reranker, "retrieval_prior", False)
+    candidates.sort(key=lambda c: c.score * c.retrieval_score if prior else c.score, reverse=True)
     if not candidates:
-        yield AnswerEvent("final", answer=Answer(question, NOTHING_FOUND, [], [], list(hits), method))
+        yield AnswerEvent("final", answer=Answer(question, NOTHING_FOUND, [], [], list(hits), general=general))
         return
     win = candidates[0]
+    method = win.method + ("+rerank" if reranked else "")
+    if not general and ((reranked and win.score < threshold) or (declined_not_found and all_declined(candidates))):
+        closest = [cite for c in candidates for cite in c.citations]
+        yield AnswerEvent("final", answer=Answer(question, NOT_ANSWERED, [], candidates, list(hits), method,
+                                                 closest))
+        return
     yield AnswerEvent("final", answer=Answer(question, win.answer, list(win.citations), candidates, list(hits),
-                                             method))
+                                             method, general=general))

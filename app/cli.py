@@ -185,6 +185,33 @@ def _print_models(info: dict[str, Any], out: TextIO) -> None:
     out.write("\n* = the active profile\n")
 
 
+def _print_answer(events: Any, out: TextIO) -> None:
+    """Each video's answer as it is written, one line per video, then the answer that won."""
+    answer, open_line = None, False
+    for event in events:
+        if event.kind == "candidate":
+            out.write(f"{chr(10) if open_line else ''}{Path(event.video).name}: ")
+            open_line = True
+        elif event.kind == "token":
+            out.write(event.text)
+            out.flush()
+        elif event.kind == "final":
+            answer = event.answer
+    if open_line:
+        out.write("\n\n")
+    if answer is None:  # pragma: no cover - answer_events ends with a final event
+        return
+    out.write(answer.answer + "\n")
+    for c in answer.citations or answer.closest:
+        out.write(f"  — {c.label()}\n    {c.video}\n")
+    if len(answer.candidates) > 1:
+        judge = "reranker" if answer.method.endswith("rerank") else "retrieval"
+        out.write(f"\ncandidates ({judge} score; {answer.method}):\n")
+        for c in answer.candidates:
+            text = c.answer if len(c.answer) <= 90 else c.answer[:87] + "..."
+            out.write(f"  {c.score:.3f}  {c.name} [{c.method}]: {text}\n")
+
+
 def _read_queries(name: str) -> list[str]:
     """The lines of a file (or standard input), blank ones included; bytes that are not UTF-8
     become U+FFFD, a byte-order mark is dropped."""
@@ -313,19 +340,11 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             _print_hits(query, hits, out)
         return 0
     if cmd == "ask":
-        answer = qa.ask(_question(args.question), settings.top_k)
+        question = _question(args.question)
         if args.json:
-            out.write(_json_line(answer.to_dict()))
+            out.write(_json_line(qa.ask(question, settings.top_k).to_dict()))
         else:
-            out.write(answer.answer + "\n")
-            for c in answer.citations:
-                out.write(f"  — {c.label()}\n    {c.video}\n")
-            if len(answer.candidates) > 1:
-                judge = "reranker" if answer.method.endswith("rerank") else "retrieval"
-                out.write(f"\ncandidates ({judge} score):\n")
-                for c in answer.candidates:
-                    text = c.answer if len(c.answer) <= 90 else c.answer[:87] + "..."
-                    out.write(f"  {c.score:.3f}  {c.name}: {text}\n")
+            _print_answer(qa.ask_stream(question, settings.top_k), out)
         return 0
     if cmd == "serve":
         from app.web import serve

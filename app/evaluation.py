@@ -6,13 +6,17 @@ Questions are JSON lines::
      "gold": [{"video": "name or path relative to the indexed folder", "start": 12.0, "end": 18.5}],
      "answer": ["acceptable", "answers"]}
 
-(``category`` and ``answer`` optional; several gold entries mean any of them counts.)
+(``category`` and ``answer`` optional; several gold entries mean any of them counts.) A
+question whose answer is in no video has ``"answerable": false`` and ``"gold": []``.
 
 Metrics, overall and per category: video R@1 and R@5, MRR (over the top 10), moment@1
 (the top hit is a gold video and the centre of its best moment lies inside a gold span
 of that video) and, with answers, answer accuracy (the normalised answer contains a
-normalised acceptable answer; case, punctuation and articles ignored). The same
-retrieval metrics per channel (keyword only, vectors only, fused) show what fusion adds.
+normalised acceptable answer; case, punctuation and articles ignored), ``found`` (the
+answer says the library answers it), ``words`` (the answer's length) and, over the
+unanswerable questions, ``not_found`` (the answer says the library does not answer it;
+they have no retrieval metrics). The same retrieval metrics per channel (keyword only,
+vectors only, fused) show what fusion adds.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ class Question:
     category: str = "all"
     answers: list[str] = field(default_factory=list)
     split: str = ""  # "tune" or "test": settings are chosen on one and reported on the other
+    answerable: bool = True  # False: no video answers it, and the right answer says so
 
 
 def load_questions(path: str | Path, split: str | None = None) -> list[Question]:
@@ -67,14 +72,19 @@ def load_questions(path: str | Path, split: str | None = None) -> list[Question]
             row = json.loads(line)
             gold = [Gold(str(g["video"]), _opt_float(g.get("start")), _opt_float(g.get("end"))) for g in row["gold"]]
             answers = row.get("answer") or []
+            answerable = row.get("answerable", True)
+            if not isinstance(answerable, bool):
+                raise TypeError(f"answerable must be true or false, not {answerable!r}")
             questions.append(Question(str(row.get("id", n)), str(row["question"]), gold,
                                       str(row.get("category") or "all"),
                                       [answers] if isinstance(answers, str) else [str(a) for a in answers],
-                                      str(row.get("split") or "")))
+                                      str(row.get("split") or ""), answerable))
         except (ValueError, KeyError, TypeError) as exc:
             raise VideoQAError(f"{where}: not a valid question ({type(exc).__name__}: {exc})") from None
-        if not gold:
-            raise VideoQAError(f"{where}: a question needs at least one gold video")
+        if answerable and not gold:
+            raise VideoQAError(f"{where}: a question needs at least one gold video (or \"answerable\": false)")
+        if not answerable and gold:
+            raise VideoQAError(f"{where}: an unanswerable question has no gold video")
     if split:
         questions = [q for q in questions if q.split == split]
     if not questions:
@@ -124,11 +134,14 @@ def answer_correct(answer: str, acceptable: Sequence[str]) -> bool:
 
 
 def _mean(rows: list[dict[str, float]], keys: Sequence[str]) -> dict[str, float]:
+    """Means per metric; ``words`` (an answer's length) is a median."""
+    import statistics
+
     out: dict[str, float] = {"n": len(rows)}
     for k in keys:
         vals = [r[k] for r in rows if k in r]
         if vals:
-            out[k] = round(sum(vals) / len(vals), 4)
+            out[k] = round(statistics.median(vals) if k == "words" else sum(vals) / len(vals), 4)
     return out
 
 
@@ -147,6 +160,12 @@ def evaluate(qa: Any, questions: Sequence[Question], *, answers: bool = False) -
     by_channel_rows: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
     for q in questions:
         row: dict[str, Any] = {}
+        if not q.answerable:
+            if answers:
+                answer = qa.ask(q.question)
+                row.update(not_found=float(not answer.found), answer=answer.answer, method=answer.method)
+            per_question.append({"id": q.id, "category": q.category, **row})
+            continue
         for name, variant in variants.items():
             hits = [h.to_dict() for h in variant.search(q.question, RANK_DEPTH)]
             m = hit_metrics(q, hits)
@@ -156,10 +175,10 @@ def evaluate(qa: Any, questions: Sequence[Question], *, answers: bool = False) -
                 row["top"] = hits[0]["name"] if hits else None
         if answers and q.answers:
             answer = qa.ask(q.question)
-            row["answer_acc"] = float(answer_correct(answer.answer, q.answers))
-            row["answer"] = answer.answer
+            row.update(answer_acc=float(answer_correct(answer.answer, q.answers)), found=float(answer.found),
+                       words=float(len(answer.answer.split())), answer=answer.answer, method=answer.method)
         per_question.append({"id": q.id, "category": q.category, **row})
-    metric_keys = keys + (["answer_acc"] if answers else [])
+    metric_keys = keys + (["answer_acc", "found", "words", "not_found"] if answers else [])
     categories = sorted({q.category for q in questions})
     return {
         "overall": _mean(per_question, metric_keys),
@@ -173,7 +192,8 @@ def evaluate(qa: Any, questions: Sequence[Question], *, answers: bool = False) -
 
 def format_report(report: dict[str, Any]) -> str:
     """The table ``videoqa eval`` prints."""
-    keys = [k for k in ("R@1", "R@5", "MRR", "moment@1", "answer_acc") if k in report["overall"]]
+    keys = [k for k in ("R@1", "R@5", "MRR", "moment@1", "answer_acc", "found", "words", "not_found")
+            if k in report["overall"]]
     lines = [f"{'':<22} {'n':>4} " + " ".join(f"{k:>10}" for k in keys)]
 
     def row(name: str, m: dict[str, float]) -> str:

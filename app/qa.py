@@ -11,12 +11,14 @@ Models load lazily, once, and are shared by indexing, search and answering.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from app.answering import Answer, AnswerEvent, answer_events
+from app.general import is_general, overview_moments, topic_of
 from app.settings import Settings, language_list, load_settings
 from indexer.catalog import Catalog
 from indexer.schema import Video
@@ -30,7 +32,7 @@ from indexer.vector_index import VectorIndexOptions
 from indexer.windows import SpeechOptions
 from models.errors import ConfigError, IndexLockedError
 from models.hub import ModelHub, ModelsConfig, RoleConfig, report, resolve_profile
-from retriever import Hit, RetrievalOptions, Retriever, clean_query
+from retriever import Hit, RetrievalOptions, Retriever, ScoredMoment, clean_query
 
 __all__ = ["VideoQA"]
 
@@ -195,9 +197,10 @@ class VideoQA:
     def warm_up(self) -> None:
         """Load the models that answering a question needs (errors surface at the first question)."""
         try:
-            embedder = self.hub.get("text_embedder")
-            if embedder is not None:
-                embedder.load()
+            for role in ("text_embedder", "answerer", "reranker"):  # the answerer's model serves both
+                model = self.hub.get(role)
+                if model is not None:
+                    model.load()
         except Exception:  # noqa: BLE001 - reported again, with context, when a question needs the model
             log.debug("warm-up failed", exc_info=True)
 
@@ -227,9 +230,27 @@ class VideoQA:
         ...     elif event.kind == "final": answer = event.answer
         """
         question = clean_query(question)  # the answerer and reranker get the text search used
-        hits = self.search(question, top_k)
+        general = is_general(question)
+        hits = self._overview_hits(question, top_k) if general else self.search(question, top_k)
         yield AnswerEvent("hits", hits=hits)
-        yield from answer_events(question, hits, self.hub.get("answerer"), self.hub.get("reranker"))
+        yield from answer_events(question, hits, self.hub.get("answerer"), self.hub.get("reranker"),
+                                 threshold=self.settings.answer_threshold, general=general,
+                                 declined_not_found=self.settings.not_found_when_declined)
+
+    def _overview_hits(self, question: str, top_k: int | None) -> list[Hit]:
+        """For a question about a whole video: the videos its other words find (else the library's
+        first ones), each with moments spread over the whole video instead of its best few."""
+        top_k = self.settings.top_k if top_k is None else top_k
+        topic = topic_of(question)
+        hits = self.search(topic, top_k) if topic else []
+        catalog = self.retriever.catalog
+        if not hits:
+            hits = [Hit(v.id, v.path, v.name, 0.0, {}, [], v.duration,
+                        [{"id": k.id, "t": round(k.t, 3)} for k in catalog.keyframes_of(v.id)][:8])
+                    for v in catalog.videos() if catalog.moments_of(v.id)][: max(0, top_k)]
+        return [dataclasses.replace(h, moments=[
+            ScoredMoment(m.start, m.end, m.kind, m.text, h.score, {}, m.id, m.language)
+            for m in overview_moments(catalog.moments_of(h.video_id))]) for h in hits]
 
     # -- library ---------------------------------------------------------------------------
     def library(self) -> dict[str, Any]:

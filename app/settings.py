@@ -86,12 +86,12 @@ class Setting:
 S = Setting
 
 
-def _role(role: str, what: str, model_name: str | None = None) -> tuple[Setting, ...]:
+def _role(role: str, what: str, model_name: str | None = None, backends: str = "") -> tuple[Setting, ...]:
     """Backend, model and local path settings of one model role."""
     model_name = model_name or f"{role}_model"
     return (
-        S(role, None, str, f"{what} backend (default: the profile's; see videoqa models).", group="models",
-          optional=True),
+        S(role, None, str, f"{what} backend{backends} (default: the profile's; see videoqa models).",
+          group="models", optional=True),
         S(model_name, None, str, f"{what} model name or directory (default: the profile's).", group="models",
           optional=True),
         S(f"{role}_path", None, str, f"Local copy of the {what.lower()} weights (overrides the lookup).",
@@ -119,9 +119,11 @@ SETTINGS: tuple[Setting, ...] = (
       "openai-whisper .pt checkpoint).", group="models", optional=True),
     *_role("frame_embedder", "Image/text vector (CLIP)"),
     *_role("describer", "Video description"),
-    *_role("answerer", "Answering"),
+    *_role("answerer", "Answering", backends=": qwen2.5 (packaged: Qwen2.5-Coder-0.5B-Instruct, text only), "
+           "qwen2.5-vl (full) or extractive (the transcript of each video's best moment, no model)"),
     *_role("text_embedder", "Text vector"),
-    *_role("reranker", "Reranker"),
+    *_role("reranker", "Reranker", backends=": qwen2.5-reranker (packaged: the answerer's model), qwen3-reranker "
+           "(full) or off (the retrieval score decides)"),
     S("clip_batch_size", 32, int, "Keyframes per CLIP batch.", group="models"),
     S("embed_batch_size", 16, int, "Texts per text-vector batch.", group="models"),
     S("rerank_batch_size", 8, int, "(question, answer) pairs per reranker batch.", group="models"),
@@ -133,6 +135,13 @@ SETTINGS: tuple[Setting, ...] = (
     S("max_new_tokens", 256, int, "Longest description or answer generated (tokens).", group="models"),
     S("describe_window", 0.0, float, "Also describe each window of this many seconds (0: the whole video "
       "only), so visual content gets timestamps.", group="models"),
+    S("answer_threshold", 0.2, float, "Reranker score (0-1) the best answer needs; below it the answer is that "
+      "the library does not answer the question, with the closest moments (ask --json: found false). 0: always "
+      "answer. Not used without a reranker.", group="models"),
+    S("not_found_when_declined", False, bool, "Also answer that the library does not answer the question when "
+      "the answerer says, for every top video, that its lines do not answer it. With the packaged model it finds "
+      "every unanswerable question of the evaluation set, but loses some answers that the extractive fallback "
+      "gets right (docs/EVALUATION.md).", group="models"),
     S("reranker_instruction", "Given a web search query, retrieve relevant passages that answer the query", str,
       "The reranker's task instruction.", group="models"),
     S("language", None, str, "Spoken language code (en, de, zh, ...) of every video; unset: detected per "

@@ -43,7 +43,7 @@ class ModelsConfig:
         profile = profile or self.profile
         base: Choice | None = spec.full if profile == "full" else spec.packaged
         over = self.roles.get(spec.role, RoleConfig())
-        if base is None and not over.backend:
+        if (base is None and not over.backend) or (over.backend and over.backend == spec.off_name):
             return None
         backend = over.backend or base.backend  # type: ignore[union-attr]
         if over.model:
@@ -161,8 +161,10 @@ def report(config: ModelsConfig) -> list[dict[str, Any]]:
             row: dict[str, Any] = {"role": spec.role, "title": spec.title, "profile": profile}
             chosen = config.choice(spec, profile)
             if chosen is None:
+                by_setting = bool(spec.off_name) and config.roles.get(spec.role, RoleConfig()).backend == spec.off_name
+                where = f"{spec.role} = {spec.off_name}" if by_setting else "the packaged profile"
                 row.update(backend=None, model=None, found=False, off=True,
-                           reason=f"off in the packaged profile: {spec.packaged_fallback}")
+                           reason=f"off ({where}): {spec.packaged_fallback}")
                 rows.append(row)
                 continue
             backend, model, over = chosen

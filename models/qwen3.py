@@ -174,14 +174,19 @@ class Qwen3Reranker(LazyModel):
         self.dtype = dtype
         self._run_lock = threading.Lock()
 
-    def _load(self, location: ModelLocation, device: str) -> None:
+    def _weights(self, location: ModelLocation, device: str) -> tuple[Any, Any]:
+        """The causal language model and its (left-padding) tokenizer."""
         from transformers import AutoModelForCausalLM
 
-        quiet_transformers()
         tokenizer = _load_tokenizer(location)
-        self._model = AutoModelForCausalLM.from_pretrained(
+        model = AutoModelForCausalLM.from_pretrained(
             str(location.path), local_files_only=True, dtype=resolve_dtype(device, self.dtype),
         ).to(device).eval()
+        return model, tokenizer
+
+    def _load(self, location: ModelLocation, device: str) -> None:
+        quiet_transformers()
+        self._model, tokenizer = self._weights(location, device)
         self._device = device
         self._prefix_ids = tokenizer.encode(self.PREFIX, add_special_tokens=False)
         self._suffix_ids = tokenizer.encode(self.SUFFIX, add_special_tokens=False)

@@ -18,6 +18,7 @@ import numpy as np
 from models.base import LazyModel, quiet_transformers, resolve_dtype
 from models.frames import sample_frames
 from models.qwen3 import strip_think
+from models.streaming import stream_generate
 from models.types import Clip, ModelLocation
 
 __all__ = ["QwenVLDescriber", "QwenVLAnswerer", "DESCRIBE_PROMPT", "answer_prompt", "unload_all"]
@@ -44,7 +45,8 @@ def answer_prompt(question: str, context: str) -> str:
         f"Transcript excerpts:\n{context.strip() or '(no speech)'}\n\n"
         f"Question: {question.strip()}\n\n"
         "Answer in the language of the question, in at most three sentences, using only what the clip "
-        "and the excerpts show. If they do not answer the question, say so."
+        "and the excerpts show, and cite the time label of each excerpt you used, like [00:12–00:18]. "
+        "If they do not answer the question, say so."
     )
 
 
@@ -123,37 +125,10 @@ class _QwenVL(LazyModel):
         return strip_think(self._processor.decode(new, skip_special_tokens=True))
 
     def _stream(self, text: str, clip: Clip | None) -> Iterator[str]:
-        import torch
-        from transformers import TextIteratorStreamer
-
         self.load()
         with self._run_lock:
             inputs = self._inputs(text, clip)
-            streamer = TextIteratorStreamer(self._processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
-            errors: list[BaseException] = []
-
-            def work() -> None:
-                try:
-                    with torch.inference_mode():
-                        self._model.generate(**self._generate_kwargs(inputs), streamer=streamer)
-                except BaseException as exc:  # surfaced in the caller's thread below
-                    errors.append(exc)
-                    streamer.end()
-
-            thread = threading.Thread(target=work, name="qwen-vl-generate", daemon=True)
-            thread.start()
-            in_think = False
-            for piece in streamer:
-                # Thinking is off, but never show a <think> block if a model writes one.
-                if "<think>" in piece:
-                    in_think = True
-                if not in_think and piece:
-                    yield piece
-                if "</think>" in piece:
-                    in_think = False
-            thread.join()
-            if errors:
-                raise errors[0]
+            yield from stream_generate(self._model, self._processor.tokenizer, self._generate_kwargs(inputs))
 
 
 class QwenVLDescriber(_QwenVL):

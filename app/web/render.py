@@ -49,9 +49,11 @@ def _citation(c: Citation, ids: dict[str, int]) -> str:
 
 
 def answer_html(answer: Answer, lang: str) -> str:
-    if not answer.found:
-        return f"<div class='vq-answer'><strong>{html.escape(text(lang, 'nothing'))}</strong></div>"
     ids = _video_ids(answer.hits)
+    if not answer.found:
+        closest = " · ".join(_citation(c, ids) for c in answer.closest)
+        more = f"<p class='vq-closest'>{html.escape(text(lang, 'closest'))} {closest}</p>" if closest else ""
+        return f"<div class='vq-answer'><strong>{html.escape(text(lang, 'nothing'))}</strong>{more}</div>"
     cites = " · ".join(_citation(c, ids) for c in answer.citations)
     parts = [f"<div class='vq-answer'><p class='vq-answer-text'>{html.escape(answer.answer)}</p>"
              f"<p class='vq-citations'>— {cites}</p>"]

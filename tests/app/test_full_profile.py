@@ -74,7 +74,9 @@ def test_search_fuses_three_channels(full_indexed, monkeypatch, capsys):
 def test_ask_reranks_one_candidate_per_video(full_indexed, monkeypatch, capsys):
     code, out = _run(full_indexed, monkeypatch, capsys, "ask", "what flows down the volcano", "--json")
     data = json.loads(out.out)
-    assert code == 0 and data["method"] == "generative+rerank"
+    # Random weights rarely cite a label of their context: such a candidate falls back to extractive.
+    assert code == 0 and data["method"] in ("generative+rerank", "extractive-fallback+rerank")
+    assert data["found"] is True
     candidates = data["candidates"]
     assert len(candidates) == len({c["video"] for c in candidates}) >= 1
     assert all(0.0 <= c["score"] <= 1.0 for c in candidates)
@@ -93,7 +95,8 @@ def test_streaming_answer_events(full_indexed):
     answer = events[-1].answer
     for video in {c.video for c in answer.candidates}:
         streamed = "".join(e.text for e in events if e.kind == "token" and e.video == video).strip()
-        assert streamed == next(c.answer for c in answer.candidates if c.video == video)
+        candidate = next(c for c in answer.candidates if c.video == video)
+        assert streamed == candidate.generated  # what was written, whether it was kept or fell back
 
 
 def test_full_profile_without_weights_says_what_is_missing(tmp_path, monkeypatch, capsys):

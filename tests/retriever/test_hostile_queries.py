@@ -323,7 +323,7 @@ def test_real_processes_take_odd_bytes(indexes, tmp_path):
     them as lone surrogates): a result, no traceback, valid JSON out."""
     # keywords only: loading the text model would take most of the time (the tests above search with it)
     env = {"VIDEOQA_INDEX_DIR": str(indexes["whoosh"].index_dir), "VIDEOQA_PROFILE": "packaged",
-           "VIDEOQA_SEMANTIC_WEIGHT": "0"}
+           "VIDEOQA_SEMANTIC_WEIGHT": "0", "VIDEOQA_ANSWERER": "extractive", "VIDEOQA_RERANKER": "off"}
     lines, wanted = queries_file_lines()
     stdin = b"\xef\xbb\xbf" + b"\n".join(lines) + b"\n"
     proc = run_videoqa(["search", "--queries", "-", "--json"], env, stdin)

