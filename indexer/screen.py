@@ -13,7 +13,8 @@ where the text may have changed:
 The same line seen over consecutive samples (at most ``max_missed`` samples missing, its
 text alike) becomes one track with the times it was first and last seen; lines that
 appear and go together (a slide, a two-line caption) make one ``screen`` moment, with a
-thumbnail of the frame where they were first seen. A frame the reader fails on is
+thumbnail of the frame where they were first seen; numbers alone (a counter, a clock) only
+join such a moment. A frame the reader fails on is
 logged and skipped; the others go on.
 """
 
@@ -253,6 +254,11 @@ class ScreenReader:
                 groups.append([track])
         moments, thumbs = [], []
         for group in groups:
+            if not any(_LETTER.search(k.text) for k in group):
+                # Numbers alone (a frame counter, a clock, a lone score) say nothing a question can
+                # match in words, and their text vectors lie near any query: they only join lines
+                # with words shown at the same time ("HOME 3 GUEST 1" / "45:00").
+                continue
             group.sort(key=lambda k: k.top)
             text = " / ".join(k.text for k in group)
             # Seen from ``first`` to ``last``: on screen until the next sample at most (not past the end).
