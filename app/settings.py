@@ -161,7 +161,7 @@ SETTINGS: tuple[Setting, ...] = (
       group="screen"),
     S("screen_languages", "zh,en", str, "Comma-separated languages of on-screen text to keep (the rapidocr "
       "reader reads zh and en); lines without letters (scores, times) are always kept.", group="screen"),
-    S("screen_detect_side", 960, int, "Longest side (pixels) of the copy of a frame the text detector looks "
+    S("screen_detect_side", 640, int, "Longest side (pixels) of the copy of a frame the text detector looks "
       "at: smaller is faster, larger finds smaller text.", group="screen"),
     S("executor", "local", str, "Where videoqa index runs the per-video extraction (decode, keyframes, speech, "
       "descriptions, vectors): local (this process) or ray (Ray workers, each loading the models once; see "

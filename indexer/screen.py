@@ -6,9 +6,12 @@ where the text may have changed:
 
 1. a frame that is almost the same as the last one looked at (a small grayscale copy
    differs by less than ``still_threshold``) keeps the text it had: nothing runs;
-2. otherwise the reader's detector finds the text boxes (on a shrunk frame: cheap);
-3. a box where the last frame had one, with the same pixels in it, keeps its text; only
-   new or changed boxes are recognized.
+2. otherwise the detector looks at a small copy (``coarse_side`` pixels): when it finds the
+   boxes it found last time and the lines read last time have the same ink (text pixels)
+   where they were, the text has not changed and nothing more runs;
+3. otherwise the detector finds the text boxes on a larger copy (the reader's own size);
+   a box where the last frame had one, with the same ink in it, keeps its text; only new
+   or changed boxes are recognized.
 
 The same line seen over consecutive samples (at most ``max_missed`` samples missing, its
 text alike) becomes one track with the times it was first and last seen; lines that
@@ -43,6 +46,7 @@ log = logging.getLogger(__name__)
 SCRIPTS = {"zh": re.compile(f"[{CJK}]"), "en": re.compile(r"[A-Za-z]")}
 _LETTER = re.compile(r"[^\W\d_]")
 _SPACE = re.compile(r"\s+")
+_DIGITS = re.compile(r"\d+")
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class ScreenOptions:
     min_confidence: float = 0.75  # lines read with less confidence are dropped
     languages: tuple[str, ...] = ("zh", "en")  # keep lines written in these languages (or without letters)
     still_threshold: float = 1.5  # mean grayscale difference (0-255) of a 160-px copy under which nothing is read
+    coarse_side: int = 320  # longest side of the copy on which a first, cheap detection looks for changed text
     box_threshold: float = 0.08  # share of a box's ink pixels that may differ while its text is kept
     max_missed: int = 1  # samples a line may be missing (a misread, a flash) and still be the same line
     similar: float = 0.8  # text similarity (0-1) of two readings of the same line
@@ -108,7 +113,8 @@ class _Track:
 class ScreenStats:
     sampled: int = 0
     still: int = 0  # frames skipped as unchanged
-    detected: int = 0  # frames the detector ran on
+    coarse: int = 0  # frames the detector looked at in small
+    detected: int = 0  # frames the detector ran on in full
     recognized: int = 0  # lines recognized
     reused: int = 0  # lines whose box had not changed
     failed: int = 0  # frames the reader failed on
@@ -127,6 +133,7 @@ class ScreenReader:
         self._open: list[_Track] = []
         self._done: list[_Track] = []
         self._end = 0.0  # the last frame's time
+        self._coarse: list[tuple[float, float, float, float]] | None = None  # boxes of the last coarse look
 
     def tap(self) -> FrameTap:
         return FrameTap("screen", self.opts.sample_fps, self.consume)
@@ -151,7 +158,7 @@ class ScreenReader:
             self.stats.failed += 1
             log.warning("%s: text reader failed on the frame at %.1f s (%s: %s); the other frames go on",
                         self.path or "video", t, type(exc).__name__, exc)
-            self._small, self._lines = None, []
+            self._small, self._lines, self._coarse = None, [], None
             self._close(t)
             return
         self._small = small  # _read set self._lines
@@ -161,13 +168,15 @@ class ScreenReader:
         import cv2
 
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        if self._unchanged(frame, gray):
+            return [line for line, _ in self._lines]
         boxes = self.reader.detect(frame)
         self.stats.detected += 1
         kept: list[tuple[TextLine, np.ndarray]] = []
         to_read: list[tuple[Box, np.ndarray]] = []
         for box in boxes:
             pixels = _pixels(gray, box)
-            old = self._same_box(box, pixels)
+            old = self._same_box(box, gray)
             if old is not None:
                 kept.append((TextLine(old.text, box, old.confidence), pixels))
                 self.stats.reused += 1
@@ -181,11 +190,35 @@ class ScreenReader:
         self._lines = sorted(kept, key=lambda lp: (lp[0].bounds[1], lp[0].bounds[0]))
         return [line for line, _ in self._lines]
 
-    def _same_box(self, box: Box, pixels: np.ndarray) -> TextLine | None:
-        """The last frame's line in (nearly) the same box with (nearly) the same pixels, if any."""
+    def _unchanged(self, frame: np.ndarray, gray: np.ndarray) -> bool:
+        """The text has not changed: a detection on a copy ``coarse_side`` pixels wide finds the boxes it
+        found last time, and the lines read last time still have the same ink. A quarter of the pixels of
+        the full detection, so most frames of a moving picture cost only this."""
+        import cv2
+
+        h, w = frame.shape[:2]
+        scale = min(1.0, self.opts.coarse_side / float(max(h, w)))
+        small = cv2.resize(frame, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        coarse = [_bounds(b) for b in self.reader.detect(small)]
+        self.stats.coarse += 1
+        previous, self._coarse = self._coarse, coarse
+        if previous is None or len(coarse) != len(previous):
+            return False
+        if not all(any(_iou(b, p) >= 0.5 for p in previous) for b in coarse):
+            return False
+        if not all(float(np.mean(ink != _pixels(gray, line.box))) < self.opts.box_threshold
+                   for line, ink in self._lines):
+            return False
+        self.stats.reused += len(self._lines)
+        return True
+
+    def _same_box(self, box: Box, gray: np.ndarray) -> TextLine | None:
+        """The last frame's line in (nearly) the same box with the same ink in it, if any. The ink is
+        compared where the old box was (the detector's boxes move by a pixel or two between frames)."""
         b = _bounds(box)
         for line, old in self._lines:
-            if _iou(b, line.bounds) >= 0.7 and float(np.mean(old != pixels)) < self.opts.box_threshold:
+            if _iou(b, line.bounds) >= 0.7 and \
+                    float(np.mean(old != _pixels(gray, line.box))) < self.opts.box_threshold:
                 return line
         return None
 
@@ -218,7 +251,9 @@ class ScreenReader:
             if _key(track.text) == key:
                 return track
         for track in self._open:
-            if _iou(track.bounds, line.bounds) >= 0.5 and \
+            # A reading that differs by a letter or two is the same line; by a digit it is not
+            # (a clock, a score, "Scene 1" then "Scene 2").
+            if _iou(track.bounds, line.bounds) >= 0.5 and _DIGITS.findall(track.text) == _DIGITS.findall(key) and \
                     difflib.SequenceMatcher(None, _key(track.text), key).ratio() >= self.opts.similar:
                 return track
         return None

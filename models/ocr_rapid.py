@@ -35,7 +35,7 @@ class RapidOcrTextReader(LazyModel):
     backend_name = "rapidocr"
     languages = ("zh", "en")
 
-    def __init__(self, model: str | None = None, *, det_max_side: int = 960, threads: int = 0,
+    def __init__(self, model: str | None = None, *, det_max_side: int = 640, threads: int = 0,
                  use_angle_cls: bool = False, **kw):
         super().__init__(model, **kw)
         self.det_max_side = det_max_side

@@ -43,20 +43,21 @@ def test_a_video_without_text_gets_no_screen_moments(hub, screen_videos):
     assert frames.screen_stats.detected >= 1  # looked at, found nothing worth keeping
 
 
-class _ChokesOnce:
-    """The real reader, failing on the third frame it is given (as a reader may on one odd picture)."""
+class _Chokes:
+    """The real reader, failing while ``broken`` is set (as a reader may on one odd picture)."""
 
-    def __init__(self, reader, fail_at=3):
-        self.reader, self.calls, self.fail_at = reader, 0, fail_at
+    def __init__(self, reader):
+        self.reader, self.broken = reader, False
         self.languages, self.backend_name = reader.languages, reader.backend_name
 
     def detect(self, image):
-        self.calls += 1
-        if self.calls == self.fail_at:
+        if self.broken:
             raise RuntimeError("onnxruntime: cannot run on this picture")
         return self.reader.detect(image)
 
     def read(self, image, boxes=None):
+        if self.broken:
+            raise RuntimeError("onnxruntime: cannot run on this picture")
         return self.reader.read(image, boxes)
 
 
@@ -65,10 +66,18 @@ def test_a_frame_the_reader_fails_on_fails_alone(hub, screen_videos, caplog):
 
     video = screen_videos["scoreboard"]
     text, _, first, last = SCREEN_VIDEOS["scoreboard"][2][0]
-    reader = _ChokesOnce(hub.require("text_reader"), fail_at=4)  # the sample at 3 s, inside the caption
+    reader = _Chokes(hub.require("text_reader"))
     screen = ScreenReader(reader, ScreenOptions(), video)
+    tap = screen.tap()
+    consume = tap.consume
+
+    def frame_at(t, frame):  # the reader chokes on the frame at 3 s, inside the caption
+        reader.broken = 2.5 <= t < 3.5
+        consume(t, frame)
+
+    tap.consume = frame_at
     with caplog.at_level(logging.WARNING):
-        decode_pass(video, [screen.tap()])
+        decode_pass(video, [tap])
     assert screen.stats.failed == 1
     assert "text reader failed on the frame at 3.0 s" in caplog.text and "the other frames go on" in caplog.text
     moments, _ = screen.result()
