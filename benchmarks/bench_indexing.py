@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import tempfile
 import time
@@ -57,12 +58,15 @@ def main() -> None:
     folders = [f for f in args.folders if f.exists()]
     modes = {"on": (True,), "off": (False,), "both": (False, True)}[args.screen]
     per_file: dict[tuple[bool, str], dict] = {}
+    cpu: dict[bool, list[float]] = {}
     for run in range(args.runs):
         for screen in modes:
             options = qa.index_options(force=True)
             options = dataclasses.replace(options, screen=dataclasses.replace(options.screen, enabled=screen))
             with tempfile.TemporaryDirectory() as tmp:
+                cpu0 = time.process_time()  # every thread of this process: what the work costs, whatever else runs
                 report = Indexer(Path(tmp), hub, options).index(folders)
+                cpu.setdefault(screen, []).append(time.process_time() - cpu0)
             for r in report.results:
                 folder = next(str(f) for f in folders if r.path.startswith(str(f.absolute())))
                 entry = per_file.setdefault((screen, r.path), {"folder": folder, "duration": r.duration,
@@ -95,7 +99,10 @@ def main() -> None:
               [realtime(row["duration"], row["median_seconds"][c]) for c in cols]) for row in rows
              if row["screen_text"] == modes[-1]]
     lines += [(name, g["duration"], [realtime(g["duration"], g[c]) for c in cols]) for name, g in groups.items()]
-    print(f"\nmachine: {machine()}")
+    seconds = sum(g["duration"] for name, g in groups.items() if name.endswith("on" if modes[-1] else "off"))
+    cpu_rows = {("on" if k else "off"): {"cpu_s": round(median(v), 2),
+                                         "x_realtime_by_cpu": round(seconds / median(v), 2)} for k, v in cpu.items()}
+    print(f"\nmachine: {machine()}; load average {os.getloadavg()[0]:.1f}")
     print("model load (once): " + ", ".join(f"{k} {v['model']} {v['seconds']} s" for k, v in loads.items()))
     print(f"multiples of realtime, median of {args.runs} runs ('-': nothing to do)\n")
     if args.markdown:
@@ -106,8 +113,12 @@ def main() -> None:
         print(f"{'file':<50} {'secs':>6} " + " ".join(f"{c:>10}" for c in cols))
         for name, dur, vals in lines:
             print(f"{name[:50]:<50} {dur:>6.1f} " + " ".join(f"{v:>10}" for v in vals))
-    path = write_json("indexing", {"machine": machine(), "runs": args.runs, "model_load": loads, "files": rows,
-                                   "folders": groups, "whisper_model": hub.require("transcriber").model_name})
+    print(f"\nCPU seconds of the whole run ({seconds:.1f} s of video), median: " + ", ".join(
+        f"screen text {k}: {v['cpu_s']} s = {v['x_realtime_by_cpu']}x realtime on one core"
+        for k, v in cpu_rows.items()))
+    path = write_json("indexing", {"cpu": cpu_rows, "machine": machine(), "runs": args.runs, "model_load": loads,
+                                   "files": rows, "folders": groups,
+                                   "whisper_model": hub.require("transcriber").model_name})
     print(f"\nwrote {path}")
 
 

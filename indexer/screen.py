@@ -206,8 +206,10 @@ class ScreenReader:
             return False
         if not all(any(_iou(b, p) >= 0.5 for p in previous) for b in coarse):
             return False
+        # Only lines that can make a moment count: a frame counter or a clock ticking alone, or a
+        # smudge read with little confidence, changes at every sample and would force a full read.
         if not all(float(np.mean(ink != _pixels(gray, line.box))) < self.opts.box_threshold
-                   for line, ink in self._lines):
+                   for line, ink in self._lines if self._wanted(line) and _LETTER.search(line.text)):
             return False
         self.stats.reused += len(self._lines)
         return True
