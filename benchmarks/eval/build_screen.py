@@ -32,7 +32,7 @@ TEXTS = {
     "results_slide.mp4": ("talkinghead_carphone_noaudio.mp4",
                           [(["Quarterly results", "Revenue up 12% to 4.2 million"], LATIN, 4.0, 10.0)]),
     "news_caption.mp4": ("action_arm-wrestling_k400.mp4",
-                         [(["BREAKING NEWS: Harbour bridge closed after storm damage"], LATIN, 3.0, 9.0)]),
+                         [(["BREAKING NEWS", "Harbour bridge closed after storm damage"], LATIN, 3.0, 9.0)]),
     "scoreboard.mp4": ("sport_basketball-gym.mp4",
                        [(["HOME 78 - 74 AWAY", "4th QUARTER"], LATIN, 1.0, 11.0)]),
     "street_sign.mp4": ("silentfilm_chaplin_bw.mp4",
