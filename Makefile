@@ -29,12 +29,16 @@ $(STAMP): pyproject.toml Makefile
 # Only the tests need these: ffmpeg (the command) makes test videos (videoqa itself decodes
 # with the libraries bundled in PyAV and OpenCV), Debian's Chromium runs the browser
 # tests through Playwright (which never downloads a browser of its own here), and
-# docker-compose checks docker-compose.yml (no Docker engine is needed for that).
-SYSTEM_DEPS := ffmpeg:ffmpeg /usr/bin/chromium:chromium docker-compose:docker-compose
+# docker-compose checks docker-compose.yml (no Docker engine is needed for that), and the
+# tests burn English and Chinese text into real footage with ffmpeg's drawtext, which needs a
+# Latin and a Chinese font. Each entry is what to look for (a command or a file) : its package.
+SYSTEM_DEPS := ffmpeg:ffmpeg /usr/bin/chromium:chromium docker-compose:docker-compose \
+	/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf:fonts-dejavu-core \
+	/usr/share/fonts/truetype/wqy/wqy-microhei.ttc:fonts-wqy-microhei
 
 system-deps:
 	@missing=""; for dep in $(SYSTEM_DEPS); do \
-	  command -v $${dep%%:*} >/dev/null 2>&1 || missing="$$missing $${dep##*:}"; done; \
+	  what=$${dep%%:*}; command -v $$what >/dev/null 2>&1 || test -e $$what || missing="$$missing $${dep##*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing$$missing"; apt-get update -qq && \

@@ -28,6 +28,7 @@ from indexer.writer import FileResult, Indexer, IndexReport
 from indexer.derived import DerivedIndexes
 from indexer.keyword_index import KeywordOptions
 from indexer.locks import writer_lock
+from indexer.screen import ScreenOptions
 from indexer.vector_index import VectorIndexOptions
 from indexer.windows import SpeechOptions
 from models.errors import ConfigError, IndexLockedError
@@ -55,6 +56,7 @@ def models_config(settings: Settings, profile: str | None = None) -> ModelsConfi
         cache_dir=Path(s.cache_dir),
         roles={
             "voice_activity": RoleConfig(options={"threshold": s.vad_threshold}),
+            "text_reader": role("text_reader", det_max_side=s.screen_detect_side),
             "transcriber": role("transcriber", "whisper_model", beam_size=s.beam_size,
                                 no_repeat_ngram_size=s.no_repeat_ngram_size),
             "frame_embedder": role("frame_embedder", batch_size=s.clip_batch_size, dtype=s.dtype),
@@ -111,6 +113,9 @@ class VideoQA:
             keyframes=KeyframeOptions(sample_fps=s.keyframe_fps, threshold=s.keyframe_threshold,
                                       min_gap=s.keyframe_min_gap, max_keyframes=s.max_keyframes,
                                       max_key_gap=s.keyframe_max_key_gap),
+            screen=ScreenOptions(enabled=s.screen_text, sample_fps=s.screen_fps,
+                                 min_confidence=s.screen_min_confidence,
+                                 languages=language_list(s.screen_languages) or ()),
             speech=SpeechOptions(max_window=s.window_seconds, overlap=s.window_overlap, language=s.language,
                                  languages=language_list(s.languages)),
             describe_window=s.describe_window,

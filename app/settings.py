@@ -117,6 +117,7 @@ SETTINGS: tuple[Setting, ...] = (
       "speech as English.", group="models", optional=True),
     S("transcriber_path", None, str, "Local copy of the Whisper weights (a CTranslate2 directory, or an "
       "openai-whisper .pt checkpoint).", group="models", optional=True),
+    *_role("text_reader", "On-screen text (OCR)"),
     *_role("frame_embedder", "Image/text vector (CLIP)"),
     *_role("describer", "Video description"),
     *_role("answerer", "Answering", backends=": qwen2.5 (packaged: Qwen2.5-Coder-0.5B-Instruct, text only), "
@@ -162,7 +163,18 @@ SETTINGS: tuple[Setting, ...] = (
     S("keyframe_min_gap", 1.0, float, "Minimum seconds between keyframes.", group="keyframes"),
     S("max_keyframes", 48, int, "Most keyframes kept per video.", group="keyframes"),
     S("keyframe_max_key_gap", 2.0, float, "Decode only the stream's key frames when they are at most this many "
-      "seconds apart (much faster); 0: always decode every frame.", group="keyframes"),
+      "seconds apart and nothing else needs more frames (much faster); 0: always decode the frames.",
+      group="keyframes"),
+    S("screen_text", True, bool, "Read on-screen text (captions, slides, signs, scoreboards) into screen "
+      "moments, searchable like speech.", group="screen"),
+    S("screen_fps", 1.0, float, "Frames per second looked at for on-screen text; text is read only where it "
+      "may have changed.", group="screen"),
+    S("screen_min_confidence", 0.75, float, "Lines read with a lower confidence (0-1) are dropped.",
+      group="screen"),
+    S("screen_languages", "zh,en", str, "Comma-separated languages of on-screen text to keep (the rapidocr "
+      "reader reads zh and en); lines without letters (scores, times) are always kept.", group="screen"),
+    S("screen_detect_side", 640, int, "Longest side (pixels) of the copy of a frame the text detector looks "
+      "at: smaller is faster, larger finds smaller text.", group="screen"),
     S("executor", "local", str, "Where videoqa index runs the per-video extraction (decode, keyframes, speech, "
       "descriptions, vectors): local (this process) or ray (Ray workers, each loading the models once; see "
       "docs/DEPLOY.md). This process stays the only catalog writer. Uploads in the web UI are always indexed "

@@ -1,4 +1,4 @@
-"""Keyframes by frame differences (OpenCV), with JPEG thumbnails.
+"""Keyframes by frame differences (OpenCV) on frames of the shared decode pass, with JPEG thumbnails.
 
 The reference method (DESIGN.md section 1.2): sample frames at a low rate, convert
 them to small grayscale images, take the mean absolute difference to the previous
@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
+from indexer.decode import FrameTap, decode_pass
 from indexer.schema import Keyframe
 from models.errors import MediaError
-from models.frames import iter_frames
 
-__all__ = ["KeyframeOptions", "extract_keyframes"]
+__all__ = ["KeyframeOptions", "KeyframeCollector", "extract_keyframes"]
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class KeyframeOptions:
     # Fast path: when the stream's key frames are at most this many seconds apart, only key
     # frames are decoded and differenced (0 turns the fast path off). Encoders put key frames
     # at scene cuts and at least every GOP, so short GOPs sample the video densely enough;
-    # longer GOPs fall back to decoding every frame.
+    # longer GOPs are decoded frame by frame (non-reference frames skipped).
     max_key_gap: float = 2.0
 
 
@@ -62,90 +62,60 @@ def _prune(kept: list[Keyframe], limit: int) -> list[Keyframe]:
     return [first] + sorted(rest, key=lambda k: k.t)
 
 
-def _key_frames(path: Path, max_gap: float, width: int = 320) -> list[tuple[float, np.ndarray]] | None:
-    """(time, upright BGR frame ``width`` pixels wide) of the stream's key frames only, or None
-    when they are too sparse.
+class KeyframeCollector:
+    """The keyframe consumer of a decode pass (:func:`indexer.decode.decode_pass`).
 
-    Decoding key frames only (``skip_frame = NONKEY``) costs a small fraction of decoding
-    every frame. It is used only when no two key frames are more than ``max_gap`` seconds
-    apart, the first one included (a long GOP would miss changes); a quarter of a second
-    of slack lets a GOP of exactly ``max_gap`` seconds through.
+    Takes frames at ``sample_fps`` (``thumb_width`` pixels wide), differences them and
+    keeps what changed; :meth:`result` gives the keyframes once the pass is over.
     """
-    import av
-    import cv2
 
-    rotate = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, -90: cv2.ROTATE_90_CLOCKWISE, 270: cv2.ROTATE_90_CLOCKWISE,
-              -270: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, -180: cv2.ROTATE_180}
-    try:
-        container = av.open(str(path), metadata_errors="ignore")
-    except (av.error.FFmpegError, OSError, ValueError):
-        return None
-    with container:
-        if not container.streams.video:
-            return None
-        stream = container.streams.video[0]
-        duration = container.duration / 1_000_000 if container.duration else 0.0
-        stream.thread_type = "AUTO"
-        stream.codec_context.skip_frame = "NONKEY"
-        frames: list[tuple[float, np.ndarray]] = []
-        last, limit = 0.0, max_gap + 0.25
-        try:
-            for frame in container.decode(stream):
-                t = float(frame.time or 0.0)
-                if t - last > limit:
-                    return None
-                # Scaled while converted (swscale): the thumbnail and the difference need no more.
-                # ``width`` is the width as shown: the stored height when the frame is turned a quarter.
-                if frame.rotation in (90, -90, 270, -270):
-                    h = min(width, frame.height)
-                    w = max(2, round(frame.width * h / frame.height / 2) * 2)
-                else:
-                    w = min(width, frame.width)
-                    h = max(2, round(frame.height * w / frame.width / 2) * 2)
-                bgr = frame.reformat(width=w, height=h, format="bgr24").to_ndarray()
-                if frame.rotation in rotate:
-                    bgr = cv2.rotate(bgr, rotate[frame.rotation])
-                frames.append((t, bgr))
-                last = t
-        except av.error.FFmpegError:
-            return None
-    if not frames or (duration and duration - last > limit):
-        return None
-    return frames
+    def __init__(self, opts: KeyframeOptions = KeyframeOptions()):
+        self.opts = opts
+        self._prev: np.ndarray | None = None
+        self._kept: list[Keyframe] = []
 
+    def tap(self) -> FrameTap:
+        return FrameTap("keyframes", self.opts.sample_fps, self.consume, width=self.opts.thumb_width,
+                        key_frames_gap=self.opts.max_key_gap)
 
-def extract_keyframes(
-    path: Path,
-    opts: KeyframeOptions = KeyframeOptions(),
-) -> list[Keyframe]:
-    """Keyframes of a video, in time order (key frames only when the GOPs are short)."""
-    import cv2
+    def consume(self, t: float, frame: np.ndarray) -> None:
+        import cv2
 
-    samples = _key_frames(path, opts.max_key_gap, opts.thumb_width) if opts.max_key_gap > 0 else None
-    prev: np.ndarray | None = None
-    kept: list[Keyframe] = []
-    for t, frame in samples if samples is not None else iter_frames(path, opts.sample_fps):
+        opts, kept = self.opts, self._kept
         h, w = frame.shape[:2]
         small = cv2.resize(frame, (opts.diff_width, max(1, round(h * opts.diff_width / w))),
                            interpolation=cv2.INTER_AREA)
         gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        prev, self._prev = self._prev, gray
         if prev is None:
             jpeg, tw, th = _thumbnail(frame, opts)
             kept.append(Keyframe(t=t, score=0.0, jpeg=jpeg, width=tw, height=th))
-        elif gray.shape == prev.shape:
-            diff = float(cv2.absdiff(gray, prev).mean())
-            if diff >= opts.threshold:
-                last = kept[-1]
-                if t - last.t >= opts.min_gap:
-                    jpeg, tw, th = _thumbnail(frame, opts)
-                    kept.append(Keyframe(t=t, score=diff, jpeg=jpeg, width=tw, height=th))
-                elif len(kept) > 1 and diff > last.score:
-                    # Two changes closer than min_gap: the larger one stands for both.
-                    jpeg, tw, th = _thumbnail(frame, opts)
-                    kept[-1] = Keyframe(t=t, score=diff, jpeg=jpeg, width=tw, height=th)
-                if len(kept) > 2 * opts.max_keyframes:
-                    kept = _prune(kept, opts.max_keyframes)
-        prev = gray
-    if not kept:
-        raise MediaError(path, "no video frame could be decoded")
-    return _prune(kept, opts.max_keyframes)
+            return
+        if gray.shape != prev.shape:
+            return
+        diff = float(cv2.absdiff(gray, prev).mean())
+        if diff < opts.threshold:
+            return
+        last = kept[-1]
+        if t - last.t >= opts.min_gap:
+            jpeg, tw, th = _thumbnail(frame, opts)
+            kept.append(Keyframe(t=t, score=diff, jpeg=jpeg, width=tw, height=th))
+        elif len(kept) > 1 and diff > last.score:
+            # Two changes closer than min_gap: the larger one stands for both.
+            jpeg, tw, th = _thumbnail(frame, opts)
+            kept[-1] = Keyframe(t=t, score=diff, jpeg=jpeg, width=tw, height=th)
+        if len(kept) > 2 * opts.max_keyframes:
+            self._kept = _prune(kept, opts.max_keyframes)
+
+    def result(self, path: Path) -> list[Keyframe]:
+        if not self._kept:
+            raise MediaError(path, "no video frame could be decoded")
+        return _prune(self._kept, self.opts.max_keyframes)
+
+
+def extract_keyframes(path: Path, opts: KeyframeOptions = KeyframeOptions()) -> list[Keyframe]:
+    """Keyframes of a video, in time order, from a decode pass of their own (key frames only when
+    the GOPs are short). Indexing shares one pass between all frame consumers instead."""
+    collector = KeyframeCollector(opts)
+    decode_pass(path, [collector.tap()])
+    return collector.result(path)

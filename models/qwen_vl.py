@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 from models.base import LazyModel, quiet_transformers, resolve_dtype
-from models.frames import sample_frames
+from models.frames import fit_pixels, sample_frames
 from models.qwen3 import strip_think
 from models.streaming import stream_generate
 from models.types import Clip, ModelLocation
@@ -48,6 +48,15 @@ def answer_prompt(question: str, context: str) -> str:
         "and the excerpts show, and cite the time label of each excerpt you used, like [00:12–00:18]. "
         "If they do not answer the question, say so."
     )
+
+
+def _fit(frame: np.ndarray, max_pixels: int) -> np.ndarray:
+    """An RGB frame shrunk to at most ``max_pixels`` pixels."""
+    import cv2
+
+    h, w = frame.shape[:2]
+    nw, nh = fit_pixels(w, h, max_pixels)
+    return frame if (nw, nh) == (w, h) else cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA)
 
 
 def _load_shared(path: Path, device: str, dtype_name: str) -> tuple[Any, Any, threading.Lock]:
@@ -83,12 +92,21 @@ class _QwenVL(LazyModel):
     def _load(self, location: ModelLocation, device: str) -> None:
         self._model, self._processor, self._run_lock = _load_shared(location.path, device, self.dtype)
 
-    def _inputs(self, text: str, clip: Clip | None) -> Any:
-        """Chat-formatted model inputs: the text, and the clip's frames as one video when given."""
+    def _inputs(self, text: str, clip: Clip | None, given: Sequence[tuple[float, np.ndarray]] | None = None) -> Any:
+        """Chat-formatted model inputs: the text, and the clip's frames as one video when given.
+
+        ``given``: (time, RGB frame) already decoded (the indexer's one decode pass) instead of the clip's.
+        """
         from transformers.video_utils import VideoMetadata
 
         frames: list[np.ndarray] = []
-        if clip is not None:
+        if given:
+            frames = [f for _, f in given]
+            if len(frames) > self.max_frames:
+                keep = np.linspace(0, len(frames) - 1, self.max_frames).round().astype(int)
+                frames = [frames[i] for i in keep]
+            frames = [_fit(f, self.max_pixels) for f in frames]
+        elif clip is not None:
             _, frames = sample_frames(clip.path, self.fps, start=clip.start or 0.0, end=clip.end,
                                       max_frames=self.max_frames, max_pixels=self.max_pixels)
         content: list[dict[str, Any]] = [{"type": "video"}] if frames else []
@@ -114,12 +132,12 @@ class _QwenVL(LazyModel):
         return dict(**inputs, max_new_tokens=self.max_new_tokens, min_new_tokens=self.min_new_tokens,
                     do_sample=False)
 
-    def _run(self, text: str, clip: Clip | None) -> str:
+    def _run(self, text: str, clip: Clip | None, given: Sequence[tuple[float, np.ndarray]] | None = None) -> str:
         import torch
 
         self.load()
         with self._run_lock, torch.inference_mode():
-            inputs = self._inputs(text, clip)
+            inputs = self._inputs(text, clip, given)
             out = self._model.generate(**self._generate_kwargs(inputs))
         new = out[0, inputs["input_ids"].shape[1]:]
         return strip_think(self._processor.decode(new, skip_special_tokens=True))
@@ -136,8 +154,9 @@ class QwenVLDescriber(_QwenVL):
 
     role = "describer"
 
-    def describe(self, video: Path, start: float | None = None, end: float | None = None) -> str:
-        return self._run(DESCRIBE_PROMPT, Clip(Path(video), start, end))
+    def describe(self, video: Path, start: float | None = None, end: float | None = None,
+                 frames: Sequence[tuple[float, np.ndarray]] | None = None) -> str:
+        return self._run(DESCRIBE_PROMPT, Clip(Path(video), start, end), frames)
 
 
 class QwenVLAnswerer(_QwenVL):

@@ -56,6 +56,13 @@ ROLES: tuple[RoleSpec, ...] = (
         packaged=Choice("faster-whisper", "base", "Systran/faster-whisper-base"),
     ),
     RoleSpec(
+        "text_reader",
+        "on-screen text",
+        # The same in both profiles: the weights are in the rapidocr-onnxruntime wheel.
+        full=Choice("rapidocr", "PP-OCRv4-mobile"),
+        packaged=Choice("rapidocr", "PP-OCRv4-mobile"),
+    ),
+    RoleSpec(
         "frame_embedder",
         "image/text vectors",
         full=Choice("open-clip", "ViT-B-32/laion2b_s34b_b79k", "laion/CLIP-ViT-B-32-laion2B-s34B-b79K"),
@@ -159,6 +166,7 @@ def create(role: str, name: str, **options: Any) -> Any:
 register("voice_activity", "silero", "models.silero:SileroVoiceDetector", "silero-vad")
 register("transcriber", "faster-whisper", "models.whisper_ct2:FasterWhisperTranscriber", "base")
 register("transcriber", "openai-whisper", "models.whisper_openai:OpenAIWhisperTranscriber", "base")
+register("text_reader", "rapidocr", "models.ocr_rapid:RapidOcrTextReader", "PP-OCRv4-mobile")
 register("text_embedder", "sentence-transformers", "models.sentence_embedder:SentenceTransformerTextEmbedder",
          "sentence-transformers/all-MiniLM-L6-v2")
 register("text_embedder", "qwen3-embedding", "models.qwen3:Qwen3TextEmbedder", "Qwen/Qwen3-Embedding-0.6B")

@@ -28,6 +28,9 @@ __all__ = [
     "Describer",
     "Answerer",
     "Reranker",
+    "Box",
+    "TextLine",
+    "TextReader",
 ]
 
 
@@ -96,6 +99,25 @@ class Clip:
     path: Path
     start: float | None = None
     end: float | None = None
+
+
+Box = tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]]
+"""A text box: four corners (x, y) in pixels of the image read, clockwise from the top left."""
+
+
+@dataclass(frozen=True)
+class TextLine:
+    """One line of text read off an image: its text, where it is, and how sure the reader is."""
+
+    text: str
+    box: Box
+    confidence: float  # 0..1
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(x0, y0, x1, y1) of the box's corners."""
+        xs, ys = [p[0] for p in self.box], [p[1] for p in self.box]
+        return min(xs), min(ys), max(xs), max(ys)
 
 
 @runtime_checkable
@@ -178,8 +200,13 @@ class FrameEmbedder(Model, Protocol):
 
 @runtime_checkable
 class Describer(Model, Protocol):
-    def describe(self, video: Path, start: float | None = None, end: float | None = None) -> str:
-        """Describe a video, or the stretch between start and end seconds."""
+    def describe(self, video: Path, start: float | None = None, end: float | None = None,
+                 frames: Sequence[tuple[float, np.ndarray]] | None = None) -> str:
+        """Describe a video, or the stretch between start and end seconds.
+
+        ``frames``: (time, RGB frame) of that stretch already decoded (by the indexer's one decode
+        pass); without them the describer decodes the video itself.
+        """
 
 
 @runtime_checkable
@@ -195,3 +222,16 @@ class Answerer(Model, Protocol):
 class Reranker(Model, Protocol):
     def score(self, query: str, documents: Sequence[str]) -> list[float]:
         """Relevance of each document to the query, in [0, 1]."""
+
+
+@runtime_checkable
+class TextReader(Model, Protocol):
+    """Reads the text shown in images (OCR)."""
+
+    languages: tuple[str, ...]  # languages (ISO 639-1) its recognizer reads
+
+    def detect(self, image: np.ndarray) -> list[Box]:
+        """Where the text lines of a BGR uint8 image are, top to bottom (no recognition)."""
+
+    def read(self, image: np.ndarray, boxes: Sequence[Box] | None = None) -> list[TextLine]:
+        """The text lines of a BGR uint8 image, top to bottom; ``boxes`` given: read only those."""

@@ -99,7 +99,7 @@ class ScoredMoment:
     channels: dict[str, float]
     id: int | None = None
     language: str | None = None
-    keyframe_id: int | None = None  # for kind "keyframe": its thumbnail
+    keyframe_id: int | None = None  # for kinds "keyframe" and "screen": its thumbnail
     # The sentences just before and after (same video and kind), for display and answering;
     # they are not part of the cited span.
     context: list[Moment] = field(default_factory=list)
@@ -355,6 +355,7 @@ class Retriever:
             moments = sorted(per_video.get(vid, []), key=lambda m: m.score, reverse=True)[: opts.moments_per_hit]
             _add_context(moments, catalog.moments_of(vid), opts.context_gap)
             keyframes = [{"id": k.id, "t": round(k.t, 3)} for k in catalog.keyframes_of(vid)]
+            _screen_thumbnails(moments, keyframes)
             hits.append(Hit(vid, video.path, video.name, fused[vid],
                             {name: ch.get(vid, 0.0) for name, ch in channels.items()},
                             moments, video.duration, keyframes[: opts.keyframes_per_hit]))
@@ -375,6 +376,15 @@ def _add_context(moments: list[ScoredMoment], of_video: list[Moment], gap: float
         before = row[at - 1] if at > 0 and sm.start - row[at - 1].end <= gap else None
         after = row[at + 1] if at + 1 < len(row) and row[at + 1].start - sm.end <= gap else None
         sm.context = [m for m in (before, after) if m is not None]
+
+
+def _screen_thumbnails(moments: list[ScoredMoment], keyframes: list[dict[str, Any]]) -> None:
+    """A screen moment shows the frame its text was first read from: the indexer stores that frame as a
+    keyframe at the moment's start."""
+    at = {k["t"]: k["id"] for k in keyframes}
+    for m in moments:
+        if m.kind == "screen" and m.keyframe_id is None:
+            m.keyframe_id = at.get(round(m.start, 3))
 
 
 class _Clock:

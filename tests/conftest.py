@@ -50,6 +50,11 @@ def error_rate(reference: str, hypothesis: str, *, chars: bool = False) -> float
     return row[len(b)] / max(len(a), 1)
 
 
+def cer(reference: str, hypothesis: str) -> float:
+    """Character error rate, case, spaces and punctuation ignored (on-screen text)."""
+    return error_rate(reference, hypothesis, chars=True)
+
+
 @pytest.fixture(scope="session")
 def shared_media() -> Path:
     if not (SHARED_MEDIA / "SOURCES.md").exists():
@@ -79,6 +84,46 @@ def make_speech_video(footage: Path, audio: Path, out: Path, offset: float, leng
            "-map", "0:v:0", "-map", "[a]", "-t", str(length),
            "-c:v", "libx264", "-preset", "veryfast", "-crf", "32", "-pix_fmt", "yuv420p",
            "-c:a", "aac", "-b:a", "64k", str(out))
+    return out
+
+
+LATIN_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
+CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")  # Debian fonts-wqy-microhei (make test)
+# On-screen text burned into real footage: (file, footage, [(text, font, first s, last s)], seconds).
+SCREEN_VIDEOS = {
+    "scoreboard": ("gym_scoreboard.mp4", "sport_basketball-gym.mp4",
+                   [("FINAL SCORE 3-1 at 45:00", LATIN_FONT, 2.0, 6.0)], 10.0),
+    "notice": ("meeting_notice.mp4", "outdoor_airplane-then-field.mp4",
+               [("会议通知 下午三点在二楼开会", CJK_FONT, 3.0, 8.0)], 11.0),
+}
+
+
+def make_text_video(footage: Path, out: Path, texts, seconds: float, size: str = "1280:720") -> Path:
+    """Real ``footage`` scaled to ``size`` with each (text, font, first s, last s) burned in (ffmpeg drawtext):
+    white letters on a half-transparent black box, so the picture moves behind them."""
+    for _, font, _, _ in texts:
+        if not font.exists():
+            pytest.skip(f"{font} is missing (make test installs fonts-wqy-microhei and fonts-dejavu-core)")
+    draws = [f"scale={size}"]
+    for i, (text, font, first, last) in enumerate(texts):
+        spec = out.with_suffix(f".{i}.txt")  # textfile=: no escaping of ':' or quotes in the filter
+        spec.write_text(text, encoding="utf-8")
+        draws.append(f"drawtext=fontfile={font}:textfile={spec}:fontsize=52:fontcolor=white:box=1:"
+                     f"boxcolor=black@0.6:boxborderw=12:x=(w-tw)/2:y=h*0.78:enable='between(t,{first},{last})'")
+    ffmpeg("-stream_loop", "-1", "-i", str(footage), "-t", str(seconds), "-vf", ",".join(draws), "-an",
+           "-c:v", "libx264", "-preset", "veryfast", "-crf", "26", "-pix_fmt", "yuv420p", str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def screen_videos(shared_media, tmp_path_factory) -> dict[str, Path]:
+    """Real footage with English and Chinese text on screen (SCREEN_VIDEOS), and one without text."""
+    folder = tmp_path_factory.mktemp("screen")
+    out = {key: make_text_video(shared_media / "video" / footage, folder / name, texts, seconds)
+           for key, (name, footage, texts, seconds) in SCREEN_VIDEOS.items()}
+    out["plain"] = folder / "basketball_gym.mp4"  # no text anywhere (the bikes clip has a TAXI sign)
+    ffmpeg("-i", str(shared_media / "video" / "sport_basketball-gym.mp4"), "-vf", "scale=1280:720", "-an",
+           "-c:v", "libx264", "-preset", "veryfast", "-crf", "26", "-pix_fmt", "yuv420p", str(out["plain"]))
     return out
 
 

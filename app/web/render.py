@@ -74,6 +74,10 @@ def _moment(hit: Hit, m: ScoredMoment, spans: Spans) -> str:
     link = _seek_link(hit.video_id, m.start, m.cite())
     if m.kind == "keyframe" and m.keyframe_id is not None:
         body = f"<img class='vq-inline-thumb' src='/media/keyframe/{m.keyframe_id}' alt=''>"
+    elif m.kind == "screen":  # text read off the frame: the frame beside it
+        thumb = (f"<img class='vq-inline-thumb' src='/media/keyframe/{m.keyframe_id}' alt=''> "
+                 if m.keyframe_id is not None else "")
+        body = f"{thumb}<span class='vq-screen-text'>{_highlight(m.text, spans(m.text))}</span>"
     else:
         body = _highlight(m.text, spans(m.text))
         # the sentences around it, greyed: context to read, not part of the cited span

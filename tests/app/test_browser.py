@@ -157,3 +157,31 @@ def test_a_streamed_generated_answer_cites_the_moment_and_moves_the_player(brows
                            timeout=10_000)
     _shot(page, tmp_path, "ask-generated.png")
     page.close()
+
+
+@pytest.fixture(scope="module")
+def screen_server(screen_qa, screen_env, tmp_path_factory):
+    srv = Server({**screen_env, "VIDEOQA_LIBRARY_DIR": str(tmp_path_factory.mktemp("screen-web-library"))})
+    yield srv
+    srv.stop()
+
+
+def test_screen_text_in_the_evidence_card(browser, screen_server, tmp_path):
+    """A moment read off the screen shows its frame and its text with the question's words highlighted."""
+    page = browser.new_page(viewport={"width": 1200, "height": 1100}, locale="en-US")
+    page.goto(screen_server.url)
+    page.fill("#vq-question textarea", "what was the final score")
+    page.click("#vq-ask")
+    card = page.locator(".vq-card").first
+    card.locator(".vq-screen-text").first.wait_for(timeout=60_000)
+    assert "gym_scoreboard.mp4" in card.locator("h4").inner_text()
+    moment = card.locator(".vq-moment", has=page.locator(".vq-screen-text")).first
+    assert "[screen" in moment.inner_text()
+    marks = [m.lower() for m in moment.locator(".vq-screen-text mark").all_inner_texts()]
+    assert {"final", "score"} <= set(marks), marks
+    thumb = moment.locator("img.vq-inline-thumb")
+    thumb.wait_for(timeout=10_000)
+    page.wait_for_function("img => img.complete && img.naturalWidth === 320", arg=thumb.element_handle(),
+                           timeout=10_000)
+    page.screenshot(path=str(tmp_path / "screen.png"), full_page=True)
+    page.close()

@@ -112,3 +112,36 @@ def test_full_profile_without_weights_says_what_is_missing(tmp_path, monkeypatch
     for role, reason in missing.items():
         assert reason.startswith(f"{role}:") and "looked in" in reason and "To get it" in reason, reason
     assert "huggingface-cli download Qwen/Qwen2.5-VL-3B-Instruct" in missing["describer"]
+
+
+def test_one_decode_pass_feeds_keyframes_text_and_the_describer(tiny_models, monkeypatch):
+    """Keyframes, on-screen text and the vision-language model's frames come from one PyAV decode."""
+    import models.qwen_vl as qwen_vl
+    from app import VideoQA, load_settings
+    from indexer.decode import decode_passes
+    from indexer.pipeline import Job, extract
+
+    def decode_again(*args, **kwargs):
+        raise AssertionError("the describer decoded the video itself")
+
+    monkeypatch.setattr(qwen_vl, "sample_frames", decode_again)
+    qa = VideoQA(load_settings(env={"VIDEOQA_CONFIG": str(tiny_models)}))
+    assert qa.profile == "full"
+    describer = qa.hub.require("describer")
+    shown = []
+    describe = describer.describe
+
+    def describe_and_count(video, start=None, end=None, frames=None):  # the real describer, frames counted
+        shown.append(len(frames or []))
+        return describe(video, start, end, frames=frames)
+
+    monkeypatch.setattr(describer, "describe", describe_and_count)
+    video = SAMPLE_MEDIA / "volcano_lecture.mp4"
+    st = video.stat()
+    before = decode_passes(video)
+    out = extract(Job(str(video), "volcano", st.st_size, st.st_mtime_ns), qa.hub, qa.index_options())
+    assert out.failure is None, out.failure
+    assert decode_passes(video) == before + 1
+    # The describer's rate over the 21.6-s video, or its frame limit, all from the pass.
+    assert shown and min(describer.fps * 21, describer.max_frames) - 2 <= shown[0] <= describer.max_frames + 1
+    assert "screen" in {m.kind for m in out.moments} and out.keyframes

@@ -14,7 +14,7 @@ JFK_SPAN = (JFK_OFFSET + 0.2, JFK_OFFSET + 10.8)  # where the speech is in the t
 def test_first_index_indexes_everything(indexed):
     assert indexed.count("indexed") == 5 and indexed.count("failed") == 0
     roles = {m["role"] for m in indexed.models_loaded}
-    assert roles == {"voice_activity", "transcriber", "text_embedder"}
+    assert roles == {"voice_activity", "transcriber", "text_reader", "text_embedder"}
     by_name = {r.path.rsplit("/", 1)[-1]: r for r in indexed.results}
     assert by_name["field_day_with_speech.mp4"].language == "en"
     assert all(r.moments >= 1 and r.keyframes >= 1 for r in indexed.results)
@@ -116,8 +116,8 @@ def test_models_json_lists_every_role(settings_env, capsys, monkeypatch):
     info = json.loads(capsys.readouterr().out)
     assert info["profile"] == "packaged"
     roles = {(r["role"], r["profile"]): r for r in info["roles"]}
-    assert len(roles) == 14  # seven roles, two profiles
-    for role in ("voice_activity", "transcriber", "text_embedder"):
+    assert len(roles) == 16  # eight roles, two profiles
+    for role in ("voice_activity", "transcriber", "text_reader", "text_embedder"):
         assert roles[(role, "packaged")]["found"]
     for r in info["roles"]:
         assert r.get("found") or r.get("reason")

@@ -199,7 +199,8 @@ def test_failures_are_kept_in_the_catalog_and_indexed_files_are_right(odd):
         for name in ("vfr.mkv", "half_second.mp4", "one_frame.mp4"):
             video = videos[name]
             times = [k.t for k in catalog.keyframes_of(video.id)]
-            assert times[0] == pytest.approx(0.0, abs=0.05) and times == sorted(times)
+            # The first frame's own time: the mkv's video stream starts 64 ms in (PyAV gives frame times).
+            assert times[0] == pytest.approx(0.0, abs=0.1) and times == sorted(times)
             assert all(t <= video.duration + 0.05 for t in times), (name, times, video.duration)
         assert videos["one_frame.mp4"].duration < 0.5
 
@@ -243,7 +244,7 @@ def test_cli_summary_and_library_show_the_failures(odd, settings_env):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("max_key_gap", [2.0, 0.0], ids=["key-frames-only", "opencv"])
+@pytest.mark.parametrize("max_key_gap", [2.0, 0.0], ids=["key-frames-only", "decoded-frames"])
 def test_rotated_phone_video_thumbnails_are_upright(odd, max_key_gap, tmp_path):
     """Both keyframe paths show the frame as a player does (ffmpeg applies the rotation when decoding)."""
     folder = odd[0]
@@ -261,7 +262,7 @@ def test_rotated_phone_video_thumbnails_are_upright(odd, max_key_gap, tmp_path):
 
 
 @pytest.mark.slow
-def test_8k_keyframes_on_the_opencv_path(odd):
+def test_8k_keyframes_on_the_decoding_path(odd):
     frames = extract_keyframes(odd[0] / "8k.mp4", KeyframeOptions(max_key_gap=0))
     assert frames and all(k.width == 320 and k.height == 180 for k in frames)
 
@@ -283,6 +284,8 @@ def test_a_file_that_changes_while_indexed_is_not_stored(hub, tmp_path):
     """A recording still being written: the first run refuses it, the run after it is complete indexes it."""
     from indexer.writer import Indexer
 
+    for role in ("voice_activity", "transcriber", "text_reader"):  # loaded first: the writer must outlast the run
+        hub.require(role).load()
     folder = tmp_path / "recordings"
     folder.mkdir()
     video = folder / "live.ts"

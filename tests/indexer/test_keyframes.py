@@ -49,22 +49,26 @@ def test_short_gops_decode_key_frames_only(shared_media, tmp_path):
     """With key frames at most 2 s apart only they are decoded; they fall on the cuts (x264 scenecut)."""
     import subprocess
 
-    from indexer.keyframes import _key_frames
+    from indexer.decode import FrameTap, decode_pass, key_frame_times
 
     video = tmp_path / "bikes_gop25.mp4"
     subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(shared_media / "video" /
                     "scenecuts_bikes_street.mp4"), "-c:v", "libx264", "-preset", "veryfast", "-g", "25",
                     "-pix_fmt", "yuv420p", str(video)], check=True)
-    keys = _key_frames(video, 2.0)
-    assert keys is not None and keys[0][0] == pytest.approx(0.0)
-    key_times = [t for t, _ in keys]
+    key_times, _ = key_frame_times(video)
+    assert key_times[0] == pytest.approx(0.0)
     for cut in CUTS:  # the encoder starts a GOP at every cut
         assert min(abs(t - cut) for t in key_times) < 0.05, (cut, key_times)
+    seen: list[float] = []
+    stats = decode_pass(video, [FrameTap("keys", 2.0, lambda t, frame: seen.append(t), key_frames_gap=2.0)])
+    assert stats.mode == "key frames" and stats.decoded == len(key_times)
+    assert seen == pytest.approx(key_times, abs=1e-3)
     frames = extract_keyframes(video)
-    assert {round(k.t, 3) for k in frames} <= {round(t, 3) for t in key_times}
+    assert {round(k.t, 3) for k in frames} <= {round(t, 3) for t in seen}
     assert len(frames) >= len(CUTS)
     # The shared file has one GOP of 250 frames: no fast path, the same result as with it off.
     long_gop = shared_media / "video" / "scenecuts_bikes_street.mp4"
-    assert _key_frames(long_gop, 2.0) is None
+    stats = decode_pass(long_gop, [FrameTap("keys", 2.0, lambda t, frame: None, key_frames_gap=2.0)])
+    assert stats.mode == "reference frames" and stats.delivered["keys"] >= 19  # 2 per second of 10 s
     assert [k.t for k in extract_keyframes(long_gop)] == \
         [k.t for k in extract_keyframes(long_gop, KeyframeOptions(max_key_gap=0))]

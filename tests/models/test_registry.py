@@ -3,8 +3,8 @@ import pytest
 from models import ROLES, ModelHub, ModelsConfig, RoleConfig, create, report
 from models.errors import ConfigError, UnknownBackendError
 
-DESIGN_ROLES = {"voice_activity", "transcriber", "frame_embedder", "describer", "answerer", "text_embedder",
-                "reranker"}
+DESIGN_ROLES = {"voice_activity", "transcriber", "text_reader", "frame_embedder", "describer", "answerer",
+                "text_embedder", "reranker"}
 
 
 def test_every_design_role_is_in_the_table():
@@ -41,7 +41,7 @@ def test_report_covers_both_profiles_and_finds_packaged_models(tmp_path):
     rows = report(ModelsConfig(profile="packaged", cache_dir=tmp_path))
     assert {(r["role"], r["profile"]) for r in rows} == {(r, p) for r in DESIGN_ROLES for p in ("packaged", "full")}
     packaged = {r["role"]: r for r in rows if r["profile"] == "packaged"}
-    for role in ("voice_activity", "transcriber", "text_embedder", "answerer", "reranker"):
+    for role in ("voice_activity", "transcriber", "text_reader", "text_embedder", "answerer", "reranker"):
         assert packaged[role]["found"], packaged[role]
         assert packaged[role]["source"].startswith("packaged wheel")
     for role in ("frame_embedder", "describer"):
