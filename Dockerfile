@@ -40,7 +40,9 @@ COPY indexer indexer
 COPY retriever retriever
 COPY app app
 # The Makefile's extras without `test`; the torch pins again, so pip keeps the builds installed above.
-RUN python -m pip install -q '.[packaged,full,cluster]' $TORCH
+RUN python -m pip install -q '.[packaged,full,cluster]' $TORCH \
+ && python -m pip uninstall -q -y opencv-python \
+ && python -m pip install -q --force-reinstall --no-deps "$(python -m pip list --format=freeze | grep '^opencv-python-headless==')"
 
 # A user of its own, owning /data: fresh named volumes mounted there take this ownership.
 RUN useradd --create-home --uid "$UID" videoqa \

@@ -24,6 +24,10 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)
 	$(BIN)/python -m pip install -q -e '.[packaged,full,cluster,test]' $(TORCH)
+	# rapidocr-onnxruntime asks for opencv-python, which shares the cv2 module with the headless
+	# build videoqa uses and needs libGL: keep the headless one only.
+	$(BIN)/python -m pip uninstall -q -y opencv-python
+	$(BIN)/python -m pip install -q --force-reinstall --no-deps $$($(BIN)/python -m pip list --format=freeze | grep '^opencv-python-headless==')
 	touch $(STAMP)
 
 # Only the tests need these: ffmpeg (the command) makes test videos (videoqa itself decodes
