@@ -58,7 +58,7 @@ def test_both_keyword_engines_find_the_same_moments(tmp_path, engine):
         top_moment = max(moments, key=lambda m: moments[m][1])
         assert catalog.moments([top_moment])[top_moment].text.startswith("bake the bread")
         assert max(videos, key=videos.get) == catalog.video_by_path("/videos/bread.mp4").id
-        assert max(s for _, s in moments.values()) == 1.0  # normalised per query
+        assert 0.5 < max(s for _, s in moments.values()) <= 1.0  # against what the question could score
         assert KeywordSearcher(derived.keywords).search("the of and") == ({}, {})  # stop words only
 
         bread = catalog.video_by_path("/videos/bread.mp4").id
