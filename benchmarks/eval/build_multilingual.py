@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[2]
 OFFSET = 1.0
@@ -58,19 +59,29 @@ def build(folder: Path, media: Path, distractors: Path | None) -> None:
                        check=True)
         print("made", out)
     if distractors is not None:
-        for video in sorted(distractors.iterdir()):
-            link = folder / video.name
-            if video.is_file() and not link.exists():
-                link.symlink_to(video.resolve())
+        link_videos(folder, sorted(distractors.iterdir()))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def link_videos(folder: Path, videos: list[Path]) -> None:
+    """Symbolic links in ``folder`` to the files among ``videos`` (existing links are kept)."""
+    for video in videos:
+        link = folder / video.name
+        if video.is_file() and not link.exists():
+            link.symlink_to(video.resolve())
+
+
+def run(build: Callable[[Path, Path, Path | None], None], doc: str) -> None:
+    """The command line of a library builder: FOLDER [--media DIR] [--with FOLDER]."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("folder", type=Path)
     ap.add_argument("--media", type=Path, default=ROOT.parent / "shared" / "media")
     ap.add_argument("--with", dest="distractors", type=Path, help="link the videos of this folder beside them")
     args = ap.parse_args()
     build(args.folder, args.media, args.distractors)
+
+
+def main() -> None:
+    run(build, __doc__)
 
 
 if __name__ == "__main__":

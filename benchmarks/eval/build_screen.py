@@ -16,10 +16,11 @@ text is drawn (``TEXTS`` below).
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import tempfile
 from pathlib import Path
+
+from build_multilingual import link_videos, run  # the sibling builder: same links, same command line
 
 ROOT = Path(__file__).resolve().parents[2]
 LATIN = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
@@ -79,19 +80,11 @@ def build(folder: Path, media: Path, distractors: Path | None) -> None:
     links = sorted((media / "video").iterdir())
     if distractors is not None:
         links += sorted(distractors.iterdir())
-    for video in links:
-        link = folder / video.name
-        if video.is_file() and not link.exists():
-            link.symlink_to(video.resolve())
+    link_videos(folder, links)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("folder", type=Path)
-    ap.add_argument("--media", type=Path, default=ROOT.parent / "shared" / "media")
-    ap.add_argument("--with", dest="distractors", type=Path, help="link the videos of this folder beside them")
-    args = ap.parse_args()
-    build(args.folder, args.media, args.distractors)
+    run(build, __doc__)
 
 
 if __name__ == "__main__":
