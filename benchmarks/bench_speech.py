@@ -2,9 +2,12 @@
 
     python benchmarks/bench_speech.py [--runs 3] [--whisper-model tiny.en] [--markdown]
 
-videoqa's stage: Silero VAD regions -> windows -> Whisper per window (prompt chaining,
-early-end guard). The baseline: ``WhisperModel.transcribe(audio, vad_filter=True)`` with
-the same decoding settings. Target (issue 5): at most 1.1x the baseline's time.
+videoqa's stage: Silero VAD regions -> windows -> language per window -> Whisper per window
+(the detection's encoding reused, prompt chaining, transcript guard, early-end guard). The
+baseline: ``WhisperModel.transcribe(audio, vad_filter=True)`` with the same decoding
+settings. Target (issues 5, 13): at most 1.1x the baseline's time. ``words_*``: how many
+words each wrote (the baseline writes nothing for the German half of the en-de recording:
+it detects English once and skips speech it cannot read as English).
 Audio: real recordings from ../shared/media/audio, each padded with silence to look like
 a video's soundtrack. Prints a table and writes benchmarks/results/speech.json.
 """
@@ -60,7 +63,9 @@ def main() -> None:
                                           no_repeat_ngram_size=transcriber.no_repeat_ngram_size)
             return list(segments)
 
-        ours(), baseline()  # warm up
+        # warm up; what each wrote (the bare call skips speech in a second language: see docs/BENCHMARKS.md)
+        words_ours = sum(len(x.text.split()) for x in ours())
+        words_bare = sum(len(x.text.split()) for x in baseline())
         t_ours, t_base = [], []
         for _ in range(args.runs):  # interleaved, so drifts in machine load hit both alike
             t0 = time.perf_counter()
@@ -71,17 +76,18 @@ def main() -> None:
             t_base.append(time.perf_counter() - t0)
         o, b = median(t_ours), median(t_base)
         rows.append({"audio": f"{name} (+silence, {seconds:.0f} s)", "ours_s": round(o, 3), "bare_s": round(b, 3),
-                     "ratio": round(o / b, 3), "ours_x_realtime": round(seconds / o, 1)})
+                     "ratio": round(o / b, 3), "ours_x_realtime": round(seconds / o, 1),
+                     "words_ours": words_ours, "words_bare": words_bare})
     total_o = sum(r["ours_s"] for r in rows)
     total_b = sum(r["bare_s"] for r in rows)
     print(f"machine: {machine()}\nmodel: {args.whisper_model}; median of {args.runs} interleaved runs; "
           f"target: ratio <= 1.1\n")
-    cols = ("audio", "ours_s", "bare_s", "ratio", "ours_x_realtime")
+    cols = ("audio", "ours_s", "bare_s", "ratio", "ours_x_realtime", "words_ours", "words_bare")
     if args.markdown:
         print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
         for r in rows:
             print("| " + " | ".join(str(r[c]) for c in cols) + " |")
-        print(f"| all | {total_o:.3f} | {total_b:.3f} | {total_o / total_b:.3f} | |")
+        print(f"| all | {total_o:.3f} | {total_b:.3f} | {total_o / total_b:.3f} | | | |")
     else:
         for r in rows:
             print("  ".join(f"{c}={r[c]}" for c in cols))

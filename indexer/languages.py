@@ -25,8 +25,8 @@ import numpy as np
 from indexer.windows import DEFAULT_SPEECH, SpeechOptions, Window, slice_audio
 from models.types import SpeechRegion, Transcriber, Transcript
 
-__all__ = ["LanguageGuess", "resolve_languages", "assign_languages", "suspect", "transcribe_checked",
-           "mean_logprob", "compression_ratio"]
+__all__ = ["LanguageGuess", "guess_language", "is_sure", "resolve_languages", "assign_languages", "suspect",
+           "transcribe_checked", "mean_logprob", "compression_ratio"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,25 @@ class LanguageGuess:
     language: str
     probability: float
     speech: float  # seconds of speech it was detected on
+
+
+def is_sure(guess: LanguageGuess, min_probability: float = 0.5, min_seconds: float = 2.0) -> bool:
+    """A guess made with at least ``min_probability`` on at least ``min_seconds`` of speech."""
+    return bool(guess.language) and guess.probability >= min_probability and guess.speech >= min_seconds
+
+
+def guess_language(audio: np.ndarray, window: Window, transcriber: Transcriber, opts: SpeechOptions = DEFAULT_SPEECH,
+                   sample_rate: int = 16000) -> tuple[LanguageGuess, list[tuple[str, float]]]:
+    """The language detected on a window's speech, and every candidate's probability (best first).
+
+    Speech too short to tell (under 0.1 s) gets an empty guess: the speech around it decides.
+    """
+    speech = slice_audio(audio, window, sample_rate)
+    if speech.size < sample_rate // 10:
+        return LanguageGuess("", 0.0, window.speech), []
+    ranked = (transcriber.language_probabilities(speech, languages=opts.languages) if opts.languages
+              else transcriber.language_probabilities(speech))
+    return LanguageGuess(ranked[0][0], ranked[0][1], window.speech), ranked
 
 
 def resolve_languages(guesses: Sequence[LanguageGuess], min_probability: float = 0.5,
@@ -65,10 +84,7 @@ def resolve_languages(guesses: Sequence[LanguageGuess], min_probability: float =
     may switch language: an unsure stretch in the German half of a mostly English video is
     German.
     """
-    def is_sure(g: LanguageGuess) -> bool:
-        return bool(g.language) and g.probability >= min_probability and g.speech >= min_seconds
-
-    sure = [i for i, g in enumerate(guesses) if is_sure(g)]
+    sure = [i for i, g in enumerate(guesses) if is_sure(g, min_probability, min_seconds)]
     if not sure:
         votes: Counter[str] = Counter()
         for g in guesses:
@@ -81,7 +97,7 @@ def resolve_languages(guesses: Sequence[LanguageGuess], min_probability: float =
     main = seconds.most_common(1)[0][0]
     out: list[str | None] = []
     for i, g in enumerate(guesses):
-        if is_sure(g):
+        if is_sure(g, min_probability, min_seconds):
             out.append(g.language)
             continue
         before = next((guesses[j].language for j in reversed(sure) if j < i), None)
@@ -99,9 +115,11 @@ def resolve_languages(guesses: Sequence[LanguageGuess], min_probability: float =
 
 
 def assign_languages(audio: np.ndarray, windows: Sequence[Window], transcriber: Transcriber,
-                     opts: SpeechOptions = DEFAULT_SPEECH,
-                     sample_rate: int = 16000) -> list[tuple[Window, str | None]]:
-    """Each window with its language; windows that hold a change of language are split there.
+                     opts: SpeechOptions = DEFAULT_SPEECH, sample_rate: int = 16000,
+                     first: Sequence[LanguageGuess] | None = None) -> list[list[tuple[Window, str | None]]]:
+    """For each window, its parts and their languages: a window that holds a change of language is split there.
+
+    ``first``: the windows' guesses when already detected (:func:`guess_language`).
 
     With ``opts.language`` set, every window has it and nothing is detected. Otherwise the
     language of each window is detected on its speech (the VAD regions joined, without the
@@ -125,17 +143,13 @@ def assign_languages(audio: np.ndarray, windows: Sequence[Window], transcriber: 
     sure window). English-only models answer "en" at no cost, so nothing changes for them.
     """
     if opts.language:
-        return [(w, opts.language) for w in windows]
+        return [[(w, opts.language)] for w in windows]
 
     def guess(w: Window) -> LanguageGuess:
-        speech = slice_audio(audio, w, sample_rate)
-        if speech.size < sample_rate // 10:  # too short to tell: the speech around it decides
-            return LanguageGuess("", 0.0, w.speech)
-        language, probability = (transcriber.detect_language(speech, languages=opts.languages) if opts.languages
-                                  else transcriber.detect_language(speech))
-        return LanguageGuess(language, probability, w.speech)
+        return guess_language(audio, w, transcriber, opts, sample_rate)[0]
 
-    first = [guess(w) for w in windows]
+    if first is None:
+        first = [guess(w) for w in windows]
     languages = resolve_languages(first, opts.min_language_probability, opts.min_language_seconds)
     units: list[list[tuple[Window, LanguageGuess]]] = []
     for i, (w, g) in enumerate(zip(windows, first)):
@@ -151,22 +165,24 @@ def assign_languages(audio: np.ndarray, windows: Sequence[Window], transcriber: 
             units.append([(w, g)])
     flat = resolve_languages([g for group in units for _, g in group], opts.min_language_probability,
                              opts.min_language_seconds)
-    out: list[tuple[Window, str | None]] = []
+    out: list[list[tuple[Window, str | None]]] = []
     k = 0
     for group in units:
+        parts: list[tuple[Window, str | None]] = []
         pieces: list[SpeechRegion] = []
         current = None
         for unit, _ in group:
             language = flat[k]
             k += 1
             if pieces and language != current:
-                out.append((Window(tuple(pieces)), current))
+                parts.append((Window(tuple(pieces)), current))
                 pieces = []
             pieces += unit.pieces
             current = language
-        out.append((Window(tuple(pieces)), current))
-    for w, language in out:
-        log.debug("speech %.1f-%.1f s: %s", w.start, w.end, language)
+        parts.append((Window(tuple(pieces)), current))
+        out.append(parts)
+        for w, language in parts:
+            log.debug("speech %.1f-%.1f s: %s", w.start, w.end, language)
     return out
 
 
@@ -208,13 +224,15 @@ def suspect(transcript: Transcript, opts: SpeechOptions = DEFAULT_SPEECH) -> str
 
 def transcribe_checked(transcriber: Transcriber, audio: np.ndarray, language: str | None, *,
                        prompt: str | None, word_timestamps: bool, opts: SpeechOptions = DEFAULT_SPEECH,
-                       fallback: str | None = None, where: str = "") -> tuple[Transcript, str | None]:
+                       fallback: str | None = None, where: str = "",
+                       ranked: Sequence[tuple[str, float]] | None = None) -> tuple[Transcript, str | None]:
     """Transcribe ``audio`` in ``language``; a :func:`suspect` transcript is read again in other languages.
 
     The other languages are the next most likely one for this audio and ``fallback`` (the
     file's main language). A language given by the user (``opts.language``) is never
-    second-guessed, and English-only models have nothing else to try. Returns the
-    transcript kept and its language.
+    second-guessed, and English-only models have nothing else to try. ``ranked``: the
+    languages already detected on this audio, best first (else detected when needed).
+    Returns the transcript kept and its language.
     """
     result = transcriber.transcribe(audio, prompt=prompt, language=language, word_timestamps=word_timestamps)
     if opts.language or language is None:
@@ -222,8 +240,9 @@ def transcribe_checked(transcriber: Transcriber, audio: np.ndarray, language: st
     reason = suspect(result, opts)
     if reason is None:
         return result, language
-    ranked = [lang for lang, _ in transcriber.language_probabilities(audio, opts.languages)]
-    others = [lang for lang in ranked if lang != language][:1] + [fallback]
+    if not ranked:
+        ranked = transcriber.language_probabilities(audio, opts.languages)
+    others = [lang for lang, _ in ranked if lang != language][:1] + [fallback]
     tried: list[str] = []
     best, best_language, best_reason = result, language, reason
     for other in others:

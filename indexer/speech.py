@@ -25,7 +25,7 @@ from typing import Sequence
 
 import numpy as np
 
-from indexer.languages import assign_languages, transcribe_checked
+from indexer.languages import LanguageGuess, assign_languages, guess_language, is_sure, transcribe_checked
 from indexer.schema import Moment, SpeechSegment
 from indexer.windows import DEFAULT_SPEECH, SpeechOptions, Window, overlap_cuts, plan_windows, slice_audio
 from models.types import Transcriber, TranscriptSegment, VoiceDetector
@@ -49,6 +49,41 @@ def _owned(seg: TranscriptSegment, window: Window, lo: float, hi: float, languag
     return SpeechSegment(kept[0][0], kept[-1][1], "".join(w[2] for w in kept).strip(), language)
 
 
+def _transcribe_window(audio: np.ndarray, window: Window, language: str | None, cut: tuple[float, float],
+                       transcriber: Transcriber, opts: SpeechOptions, sample_rate: int, prompt: str | None,
+                       fallback: str | None, where: str,
+                       ranked: Sequence[tuple[str, float]] | None = None,
+                       ) -> tuple[list[SpeechSegment], str, str | None]:
+    """One window's sentences (the part of ``cut`` it owns), its text and the language it was read in."""
+    lo, hi = cut
+    segments: list[SpeechSegment] = []
+    text = ""
+    todo: Window | None = window
+    retried = False
+    while todo is not None:
+        result, language = transcribe_checked(
+            transcriber, slice_audio(audio, todo, sample_rate), language, prompt=prompt,
+            word_timestamps=math.isfinite(lo) or math.isfinite(hi), opts=opts, fallback=fallback,
+            where=f"{where} {todo.start:.1f}-{todo.end:.1f} s".strip(), ranked=ranked if not retried else None)
+        for seg in result.segments:
+            owned = _owned(seg, todo, lo, hi, language or result.language)
+            if owned is not None:
+                segments.append(owned)
+        if result.text:
+            text = f"{text} {result.text}".strip()
+            prompt = result.text[-opts.prompt_chars:]
+        if not result.segments or retried:
+            break
+        reached = todo.to_absolute(result.segments[-1].end)
+        rest = todo.after(reached)
+        if rest is None or rest.speech < opts.early_end_guard:
+            break
+        # Music or noise can make Whisper emit end-of-text with speech still to come.
+        log.debug("Whisper stopped at %.1f s with %.1f s of speech left; continuing", reached, rest.speech)
+        todo, retried = rest, True
+    return segments, text, language
+
+
 def transcribe_speech(
     audio: np.ndarray,
     vad: VoiceDetector,
@@ -60,47 +95,65 @@ def transcribe_speech(
     """Transcribe the speech in ``audio``; returns segments with absolute times.
 
     ``where`` (the file's name) prefixes the log messages about languages.
+
+    Two passes, so that most windows cost one encoder pass of Whisper, not two (one to
+    detect the language, one to transcribe; the transcriber reuses the encoding of a
+    detection for a transcription of the same audio):
+
+    1. In order, each window's language is detected and, when the guess is sure and the
+       same as the window before's guess (or it is the first), the window is transcribed at
+       once, from the detection's encoding.
+    2. With every guess known, :func:`assign_languages` settles the languages of the file
+       (unsure guesses take the speech around them; windows at a change of language are
+       split there). A window transcribed in pass 1 whose plan is still itself in the same
+       language is kept; the rest are transcribed now, part by part.
     """
     if audio.size == 0:
         return []
     regions = vad.speech_regions(audio, sample_rate, max_speech=opts.max_window)
-    planned = assign_languages(audio, plan_windows(regions, opts.max_window, opts.overlap), transcriber, opts,
-                               sample_rate)
+    windows = plan_windows(regions, opts.max_window, opts.overlap)
+    cuts = overlap_cuts(windows)
+    guesses: list[LanguageGuess] = []
+    done: dict[int, tuple[list[SpeechSegment], str, str | None]] = {}  # window -> pass-1 result
+    read_in: dict[int, str | None] = {}  # window -> the language pass 1 read it in (before the guard)
     spoken: Counter[str] = Counter()
-    for w, language in planned:
-        if language:
-            spoken[language] += w.speech
+    prompt, previous = None, None  # the text and language of the window read last in pass 1
+    for i, window in enumerate(windows):
+        if opts.language:
+            guess, ranked = LanguageGuess(opts.language, 1.0, window.speech), None
+        else:
+            guess, ranked = guess_language(audio, window, transcriber, opts, sample_rate)
+        guesses.append(guess)
+        sure = is_sure(guess, opts.min_language_probability, opts.min_language_seconds)
+        if not sure or (i > 0 and guess.language != guesses[i - 1].language):
+            continue  # unsure, or a change of language: pass 2 decides, with the whole file known
+        fallback = spoken.most_common(1)[0][0] if spoken else None
+        done[i] = _transcribe_window(audio, window, guess.language, cuts[i], transcriber, opts, sample_rate,
+                                     prompt if previous == guess.language and i - 1 in done else None, fallback,
+                                     where, ranked)
+        read_in[i] = previous = guess.language
+        prompt = done[i][1][-opts.prompt_chars:] or None
+        spoken[guess.language] += window.speech
+    plans = assign_languages(audio, windows, transcriber, opts, sample_rate, first=guesses)
+    for parts in plans:
+        for w, language in parts:
+            if language:
+                spoken[language] += w.speech
     file_language = spoken.most_common(1)[0][0] if spoken else None
-    windows = [w for w, _ in planned]
     segments: list[SpeechSegment] = []
-    prompt: str | None = None
-    previous_language: str | None = None
-    for (window, language), (lo, hi) in zip(planned, overlap_cuts(windows)):
-        todo: Window | None = window
-        retried = False
-        while todo is not None:
-            if language != previous_language:
-                prompt = None
-            result, language = transcribe_checked(
-                transcriber, slice_audio(audio, todo, sample_rate), language, prompt=prompt,
-                word_timestamps=math.isfinite(lo) or math.isfinite(hi), opts=opts, fallback=file_language,
-                where=f"{where} {todo.start:.1f}-{todo.end:.1f} s".strip())
-            previous_language = language
-            for seg in result.segments:
-                owned = _owned(seg, todo, lo, hi, language or result.language)
-                if owned is not None:
-                    segments.append(owned)
-            if result.text:
-                prompt = result.text[-opts.prompt_chars:]
-            if not result.segments or retried:
-                break
-            reached = todo.to_absolute(result.segments[-1].end)
-            rest = todo.after(reached)
-            if rest is None or rest.speech < opts.early_end_guard:
-                break
-            # Music or noise can make Whisper emit end-of-text with speech still to come.
-            log.debug("Whisper stopped at %.1f s with %.1f s of speech left; continuing", reached, rest.speech)
-            todo, retried = rest, True
+    prompt, previous = None, None
+    for i, parts in enumerate(plans):
+        if i in done and len(parts) == 1 and parts[0][1] == read_in[i]:
+            found, text, language = done[i]
+            segments += found
+            prompt, previous = (text[-opts.prompt_chars:] or None), language
+            continue
+        for window, language in parts:
+            found, text, language = _transcribe_window(audio, window, language, cuts[i], transcriber, opts,
+                                                       sample_rate, prompt if language == previous else None,
+                                                       file_language, where)
+            segments += found
+            prompt, previous = (text[-opts.prompt_chars:] or None), language
     return segments
 
 

@@ -81,8 +81,10 @@ def _tiny_en(cache_dir: Path) -> Path | None:
 
 
 def _silero(cache_dir: Path) -> Path | None:
+    # the "sequence" export runs blocks of frames per ONNX call, with the same probabilities
     pkg = _package_dir("silero_vad")
-    return pkg / "data" / "silero_vad.onnx" if pkg and (pkg / "data" / "silero_vad.onnx").is_file() else None
+    path = pkg / "data" / "silero_vad_16k_sequence.onnx" if pkg else None
+    return path if path and path.is_file() else None
 
 
 def _minilm(cache_dir: Path) -> Path | None:

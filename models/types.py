@@ -78,6 +78,8 @@ class Transcript:
     segments: list[TranscriptSegment]
     language: str | None = None
     language_probability: float = 0.0
+    # When the transcriber detected the language itself: every candidate, the most probable first.
+    ranked_languages: tuple[tuple[str, float], ...] = ()
 
     @property
     def text(self) -> str:
@@ -156,10 +158,13 @@ class Transcriber(Model, Protocol):
         prompt: str | None = None,
         language: str | None = None,
         word_timestamps: bool = False,
+        languages: Sequence[str] | None = None,
     ) -> Transcript:
         """Transcribe mono float32 16 kHz audio; segment (and word) times are relative to its start.
 
-        ``language`` None: the model detects it (English-only models always use ``en``).
+        ``language`` None: the model detects it, among ``languages`` when given, and the
+        transcript carries the ranking (``ranked_languages``); English-only models always use
+        ``en``.
         """
 
     def detect_language(self, audio: np.ndarray, languages: Sequence[str] | None = None) -> tuple[str, float]:

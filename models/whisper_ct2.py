@@ -49,6 +49,8 @@ class FasterWhisperTranscriber(LazyModel):
         self.compute_type = compute_type
         self.cpu_threads = cpu_threads
         self._run_lock = threading.Lock()
+        self._kept_encoding: tuple[np.ndarray, object] | None = None
+        self.encoder_passes = {"run": 0, "reused": 0}  # how often the encoder ran, and was spared
 
     def _hf_repo_for(self, model: str) -> str | None:
         return WHISPER_HF_REPOS.get(model) or super()._hf_repo_for(model)
@@ -66,40 +68,80 @@ class FasterWhisperTranscriber(LazyModel):
         compute = self.compute_type
         if compute == "auto":
             compute = "float16" if device == "cuda" else "int8"
-        self._model = WhisperModel(
+        model = WhisperModel(
             str(location.path),
             device=device,
             compute_type=compute,
             cpu_threads=self.cpu_threads or (os.cpu_count() or 1),
             local_files_only=True,
         )
+        # Detecting the language costs a pass of the encoder over 30 s of audio, as much as
+        # transcribing a window's worth of speech does (0.8-1 s with base on 2 cores), and
+        # faster-whisper's transcribe() encodes the same audio again. So the encoder output
+        # of the detection is kept for the transcription that follows it: this model's
+        # encode() returns it when asked for exactly the same features (compared in full,
+        # so anything else is encoded as usual).
+        plain_encode = model.encode
 
-    def transcribe(self, audio: np.ndarray, *, prompt: str | None = None,
-                   language: str | None = None, word_timestamps: bool = False) -> Transcript:
+        def encode(features):
+            kept = self._kept_encoding
+            if kept is not None and kept[0].shape == features.shape and np.array_equal(kept[0], features):
+                self.encoder_passes["reused"] += 1
+                return kept[1]
+            self.encoder_passes["run"] += 1
+            return plain_encode(features)
+
+        model.encode = encode
+        self._model = model
+
+    def _ranked(self, audio: np.ndarray, languages: Sequence[str] | None, keep: bool) -> list[tuple[str, float]]:
+        """Every language's probability for the first 30 s of ``audio``; ``keep``: keep its encoding."""
+        from faster_whisper.audio import pad_or_trim
+
+        extractor = self._model.feature_extractor
+        features = extractor(audio)
+        # the first 30-s segment exactly as transcribe() will cut it, so that its encoding can be reused
+        segment = pad_or_trim(features[:, : min(extractor.nb_max_frames, max(features.shape[-1] - 1, 1))])
+        encoding = self._model.encode(segment)
+        self._kept_encoding = (segment, encoding) if keep else None
+        tokens = self._model.model.detect_language(encoding)[0]
+        return ranked_languages([(token[2:-2], p) for token, p in tokens], languages)
+
+    def transcribe(self, audio: np.ndarray, *, prompt: str | None = None, language: str | None = None,
+                   word_timestamps: bool = False, languages: Sequence[str] | None = None) -> Transcript:
         self.load()
+        audio = np.ascontiguousarray(audio, dtype=np.float32)
         if self.english_only:
             language = "en"
         with self._run_lock:
-            segments, info = self._model.transcribe(
-                np.ascontiguousarray(audio, dtype=np.float32),
-                language=language,
-                task="transcribe",
-                beam_size=self.beam_size,
-                temperature=self.temperature,
-                initial_prompt=prompt or None,
-                condition_on_previous_text=True,
-                no_repeat_ngram_size=self.no_repeat_ngram_size,
-                vad_filter=False,  # the indexer has already cut the audio with Silero VAD
-                without_timestamps=False,
-                word_timestamps=word_timestamps,
-            )
-            out = [
-                TranscriptSegment(s.start, s.end, s.text.strip(), s.avg_logprob, s.no_speech_prob,
-                                  tuple(Word(w.start, w.end, w.word) for w in (s.words or ())))
-                for s in segments
-                if s.text.strip()
-            ]
-        return Transcript(out, info.language, info.language_probability)
+            ranked: list[tuple[str, float]] = []
+            try:
+                if language is None and audio.size:
+                    ranked = self._ranked(audio, languages, keep=True)
+                    language = ranked[0][0]
+                segments, info = self._model.transcribe(
+                    audio,
+                    language=language,
+                    task="transcribe",
+                    beam_size=self.beam_size,
+                    temperature=self.temperature,
+                    initial_prompt=prompt or None,
+                    condition_on_previous_text=True,
+                    no_repeat_ngram_size=self.no_repeat_ngram_size,
+                    vad_filter=False,  # the indexer has already cut the audio with Silero VAD
+                    without_timestamps=False,
+                    word_timestamps=word_timestamps,
+                )
+                out = [
+                    TranscriptSegment(s.start, s.end, s.text.strip(), s.avg_logprob, s.no_speech_prob,
+                                      tuple(Word(w.start, w.end, w.word) for w in (s.words or ())))
+                    for s in segments
+                    if s.text.strip()
+                ]
+            finally:
+                self._kept_encoding = None
+        probability = ranked[0][1] if ranked else info.language_probability
+        return Transcript(out, info.language, probability, tuple(ranked))
 
     def detect_language(self, audio: np.ndarray, languages: Sequence[str] | None = None) -> tuple[str, float]:
         return self.language_probabilities(audio, languages)[0]
@@ -111,6 +153,5 @@ class FasterWhisperTranscriber(LazyModel):
             return [("en", 1.0)]
         audio = language_audio(audio)
         with self._run_lock:
-            # One 30-s segment: the indexer passes the speech of one window (VAD-cut, at most ~30 s).
-            _, _, probabilities = self._model.detect_language(audio, language_detection_segments=1)
-        return ranked_languages(probabilities, languages)
+            # kept for a transcription of the same audio, which usually follows a detection
+            return self._ranked(audio, languages, keep=True)

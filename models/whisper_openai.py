@@ -138,8 +138,8 @@ class OpenAIWhisperTranscriber(LazyModel):
                             location.path, self.model_name)
         self._fp16 = device.startswith("cuda") and self.compute_type != "float32"
 
-    def transcribe(self, audio: np.ndarray, *, prompt: str | None = None,
-                   language: str | None = None, word_timestamps: bool = False) -> Transcript:
+    def transcribe(self, audio: np.ndarray, *, prompt: str | None = None, language: str | None = None,
+                   word_timestamps: bool = False, languages: Sequence[str] | None = None) -> Transcript:
         self.load()
         audio = np.ascontiguousarray(audio, dtype=np.float32)
         if self.english_only:
@@ -153,9 +153,10 @@ class OpenAIWhisperTranscriber(LazyModel):
             if self.cpu_threads > 0:
                 torch.set_num_threads(self.cpu_threads)
             try:
-                probability = 1.0
+                probability, ranked = 1.0, []
                 if language is None:
-                    language, probability = ranked_languages(self._probabilities(audio).items())[0]
+                    ranked = ranked_languages(self._probabilities(audio).items(), languages)
+                    language, probability = ranked[0]
                 options: dict = {"beam_size": self.beam_size}
                 if self.max_new_tokens is not None:
                     options["sample_len"] = self.max_new_tokens
@@ -188,7 +189,7 @@ class OpenAIWhisperTranscriber(LazyModel):
             for s in result["segments"]
             if s["text"].strip()
         ]
-        return Transcript(segments, result.get("language") or language, probability)
+        return Transcript(segments, result.get("language") or language, probability, tuple(ranked))
 
     def detect_language(self, audio: np.ndarray, languages: Sequence[str] | None = None) -> tuple[str, float]:
         return self.language_probabilities(audio, languages)[0]

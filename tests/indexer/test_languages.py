@@ -89,7 +89,7 @@ def test_the_languages_setting_limits_detection_and_the_guard():
                   "zh": _t("路上", -0.4, "zh")}, ranked=[("cy", 0.69), ("zh", 0.2), ("en", 0.1)])
     opts = SpeechOptions(languages=("en", "de"))
     planned = assign_languages(AUDIO, [Window((R(0, 5),))], t, opts)
-    assert [lang for _, lang in planned] == ["en"]
+    assert [lang for parts in planned for _, lang in parts] == ["en"]
     # a suspect reading only tries the allowed languages: zh is likelier and the file's language, but not allowed
     t.readings["de"] = _t(WELSH, -0.9, "de")
     t.calls.clear()

@@ -76,10 +76,15 @@ class ScriptedTranscriber:
         self.default = default
         self.calls: list[tuple[float, float]] = []
 
-    def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
+    def language_probabilities(self, audio: np.ndarray) -> list[tuple[str, float]]:
         span = (round(float(audio[0]), 1), round(float(audio[-1]), 1))  # the test audio's samples are their times
         self.calls.append(span)
-        return self.by_span.get(span, self.default)
+        return [self.by_span.get(span, self.default)]
+
+
+def _flat(plans):
+    """assign_languages' parts of every window, in order."""
+    return [part for parts in plans for part in parts]
 
 
 def _clock(seconds: float) -> np.ndarray:
@@ -92,7 +97,7 @@ def test_a_window_that_holds_a_change_of_language_is_cut_there():
     windows = [Window((R(0, 25.7),)), Window((R(25.7, 29.3), R(30.8, 41.6))), Window((R(42.2, 59.9),))]
     t = ScriptedTranscriber({(0, 25.7): ("en", 0.99), (25.7, 41.6): ("de", 0.86), (25.7, 29.3): ("en", 0.99),
                              (30.8, 41.6): ("de", 0.99), (42.2, 59.9): ("de", 0.99)})
-    planned = assign_languages(_clock(60), windows, t)
+    planned = _flat(assign_languages(_clock(60), windows, t))
     assert [(w.start, w.end, lang) for w, lang in planned] == [
         (0, 25.7, "en"), (25.7, 29.3, "en"), (30.8, 41.6, "de"), (42.2, 59.9, "de")]
     # the windows, then the pieces of the one at the change
@@ -103,7 +108,7 @@ def test_an_unsure_window_is_detected_piece_by_piece():
     windows = [Window((R(1.2, 2.5), R(2.7, 4.4), R(33.8, 35.0), R(35.3, 36.9)))]
     t = ScriptedTranscriber({(1.2, 36.9): ("ru", 0.19), (1.2, 2.5): ("fr", 0.63), (2.7, 4.4): ("fr", 0.79),
                              (33.8, 35.0): ("pt", 0.35), (35.3, 36.9): ("fr", 0.72)})
-    planned = assign_languages(_clock(37), windows, t, SpeechOptions(max_language_pieces=3))
+    planned = _flat(assign_languages(_clock(37), windows, t, SpeechOptions(max_language_pieces=3)))
     assert [(w.pieces, lang) for w, lang in planned] == [(windows[0].pieces, "fr")]
     # the window, then its three longest pieces; the shortest (33.8-35.0) takes the language around it
     assert t.calls == [(1.2, 36.9), (1.2, 2.5), (2.7, 4.4), (35.3, 36.9)]
@@ -112,10 +117,10 @@ def test_an_unsure_window_is_detected_piece_by_piece():
 def test_sure_windows_of_one_language_are_not_split_and_a_given_language_skips_detection():
     windows = [Window((R(0, 5), R(6, 10))), Window((R(12, 20), R(21, 30)))]
     t = ScriptedTranscriber({}, default=("zh", 0.98))
-    assert [lang for _, lang in assign_languages(_clock(30), windows, t)] == ["zh", "zh"]
+    assert [lang for _, lang in _flat(assign_languages(_clock(30), windows, t))] == ["zh", "zh"]
     assert len(t.calls) == 2
     t.calls.clear()
-    planned = assign_languages(_clock(30), windows, t, SpeechOptions(language="de"))
+    planned = _flat(assign_languages(_clock(30), windows, t, SpeechOptions(language="de")))
     assert [(w, lang) for w, lang in planned] == [(w, "de") for w in windows] and t.calls == []
 
 

@@ -77,3 +77,53 @@ def test_absolute_times_of_speech_after_silence(shared_media):
     assert error_rate(JFK_TEXT, " ".join(s.text for s in segs)) <= 0.1
     assert 19.5 <= segs[0].start <= 21.5 and 29.0 <= segs[-1].end <= 31.5
     assert all(s.language == "en" for s in segs)
+
+
+def test_vad_sequence_model_finds_what_the_streaming_model_finds(shared_media):
+    """The silero-vad "sequence" export (blocks of frames per call) against the library's streaming path."""
+    from silero_vad.utils_vad import OnnxWrapper, get_speech_timestamps
+    import torch
+
+    from indexer.media import decode_audio
+    from models.packaged import _package_dir
+
+    audio = decode_audio(shared_media / "audio" / "fr_bonjour_vous_allez_bien.mp3")
+    vad = _hub().require("voice_activity")
+    ours = vad.speech_regions(audio, 16000)
+    streaming = OnnxWrapper(str(_package_dir("silero_vad") / "data" / "silero_vad.onnx"), force_onnx_cpu=True)
+    stamps = get_speech_timestamps(torch.from_numpy(audio), streaming, threshold=vad.threshold,
+                                   min_speech_duration_ms=vad.min_speech_ms, min_silence_duration_ms=vad.min_silence_ms,
+                                   speech_pad_ms=vad.speech_pad_ms)
+    assert len(ours) == len(stamps) >= 2
+    for region, stamp in zip(ours, stamps):  # within one 32-ms frame
+        assert abs(region.start - stamp["start"] / 16000) <= 0.032 and abs(region.end - stamp["end"] / 16000) <= 0.032
+
+
+def test_a_detected_window_is_encoded_once_and_read_the_same(shared_media):
+    """The encoding made to detect a window's language serves its transcription, changing nothing."""
+    from indexer.media import decode_audio
+    from models import ModelHub, ModelsConfig
+
+    transcriber = ModelHub(ModelsConfig(profile="packaged")).require("transcriber")  # multilingual base
+    jfk = decode_audio(shared_media / "audio" / "en_jfk_inaugural_ask-not.flac")
+    plain = transcriber.transcribe(jfk, language="en")
+    transcriber.encoder_passes.update(run=0, reused=0)
+    ranked = transcriber.language_probabilities(jfk)
+    reused = transcriber.transcribe(jfk, language=ranked[0][0])
+    assert ranked[0][0] == "en" and transcriber.encoder_passes["reused"] == 1
+    assert [(s.start, s.end, s.text) for s in reused.segments] == [(s.start, s.end, s.text) for s in plain.segments]
+    # language None: detected from the same single encoding, the ranking comes with the transcript
+    transcriber.encoder_passes.update(run=0, reused=0)
+    detected = transcriber.transcribe(jfk)
+    assert detected.language == "en" and detected.ranked_languages[0][0] == "en"
+    assert transcriber.encoder_passes["reused"] == 1 and detected.text == plain.text
+    # one-language speech in two windows: each window is detected and transcribed once, nothing twice
+    audio = np.concatenate([jfk, np.zeros(16000 * 3, np.float32), jfk])
+    calls = []
+    original = transcriber.transcribe
+    transcriber.transcribe = lambda a, **kw: calls.append(kw.get("language")) or original(a, **kw)
+    try:
+        segs = transcribe_speech(audio, _hub().require("voice_activity"), transcriber, SpeechOptions(max_window=15))
+    finally:
+        del transcriber.transcribe
+    assert calls == ["en", "en"] and error_rate(JFK_TEXT + " " + JFK_TEXT, " ".join(s.text for s in segs)) <= 0.15
