@@ -22,8 +22,9 @@ __all__ = ["main", "build_parser", "settings_of"]
 
 log = logging.getLogger("videoqa")
 
-# Where the settings flags and --set go in the namespace: those given before the subcommand
-# and those after it, kept apart since argparse fills a subcommand's arguments anew.
+# Where --set items go in the namespace: those given before the subcommand and those after it,
+# kept apart because argparse fills a subcommand's arguments into a fresh namespace and copies
+# them over, so one list for both would lose the items given before the subcommand.
 _SET_BEFORE, _SET_AFTER = "set_before", "set_after"
 
 
