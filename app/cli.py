@@ -1,95 +1,141 @@
 """The ``videoqa`` command line: a thin layer over :class:`app.qa.VideoQA`.
 
-Every setting is also a flag (``--index-dir``, ``--profile``, ...) accepted before or
-after the command; ``videoqa settings`` lists them with their current values.
+Each subcommand takes as flags the settings that concern it (``app.settings.GROUPS``
+says which), and any setting as ``--set NAME=VALUE``; ``videoqa settings`` lists them
+all with their current values. What each subcommand does is in :mod:`app.commands`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
-import unicodedata
 from pathlib import Path
-from typing import Any, Sequence, TextIO
+from typing import Any, Callable, Mapping, Sequence
 
-from app.settings import SETTINGS, Settings, load_settings
-from indexer.schema import format_time
+from app.commands import COMMANDS
+from app.settings import GROUPS, SETTINGS, Settings, load_settings
 from models.errors import VideoQAError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "settings_of"]
 
 log = logging.getLogger("videoqa")
 
+# Where --set items go in the namespace: those given before the subcommand and those after it,
+# kept apart because argparse fills a subcommand's arguments into a fresh namespace and copies
+# them over, so one list for both would lose the items given before the subcommand.
+_SET_BEFORE, _SET_AFTER = "set_before", "set_after"
 
-def _settings_parent() -> argparse.ArgumentParser:
+
+def _settings_parent(command: str | None) -> argparse.ArgumentParser:
+    """The settings arguments of one subcommand (None: those accepted before the subcommand)."""
     parent = argparse.ArgumentParser(add_help=False)
-    group = parent.add_argument_group("settings (also VIDEOQA_* environment variables and videoqa.toml)")
-    group.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
-                       help="TOML file of settings (also VIDEOQA_CONFIG).")
-    for s in SETTINGS:
-        kwargs: dict[str, Any] = {"dest": s.name, "default": argparse.SUPPRESS, "help": s.help}
-        if s.choices:
-            kwargs["choices"] = s.choices
-        if s.type is bool:
-            kwargs["action"] = argparse.BooleanOptionalAction
-        else:
-            kwargs["metavar"] = s.name.split("_")[-1].upper()
-        group.add_argument(s.flag, **kwargs)
+    general = parent.add_argument_group("settings (also VIDEOQA_* environment variables and videoqa.toml)")
+    general.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
+                         help="TOML file of settings (also VIDEOQA_CONFIG).")
+    general.add_argument("--set", metavar="NAME=VALUE", action="append", default=argparse.SUPPRESS,
+                         dest=_SET_AFTER if command else _SET_BEFORE,
+                         help="Any setting, also one with no flag here (repeatable; see docs/SETTINGS.md).")
+    flags = [s for s in SETTINGS if (command in s.commands if command else s.group == "general")]
+    for group in GROUPS:  # in the order of docs/SETTINGS.md
+        wanted = [s for s in flags if s.group == group]
+        if not wanted:
+            continue
+        args = general if group == "general" else parent.add_argument_group(f"{group} settings")
+        for s in wanted:
+            kwargs: dict[str, Any] = {"dest": s.name, "default": argparse.SUPPRESS, "help": s.help}
+            if s.choices:
+                kwargs["choices"] = s.choices
+            if s.type is bool:
+                kwargs["action"] = argparse.BooleanOptionalAction
+            else:
+                kwargs["metavar"] = s.name.split("_")[-1].upper()
+            args.add_argument(s.flag, **kwargs)
     parent.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="More logging (-vv: debug).")
     return parent
 
 
-def build_parser() -> argparse.ArgumentParser:
-    common = _settings_parent()
-    parser = argparse.ArgumentParser(
-        prog="videoqa", parents=[common],
-        description="Ask questions about a library of videos; answers cite the video and the moment.",
-    )
-    parser.add_argument("--version", action="version", version=f"videoqa {_version()}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+def _json_flag(p: argparse.ArgumentParser, what: str = "Print JSON.") -> None:
+    p.add_argument("--json", action="store_true", help=what)
 
-    p = sub.add_parser("index", parents=[common], help="Index video files and folders (recursive, incremental).")
+
+def _index_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="Video files or folders.")
     p.add_argument("--force", action="store_true", help="Index again files whose content is already indexed.")
     p.add_argument("--repair", action="store_true",
                    help="Rebuild the keyword and vector indexes from the catalog (with no PATH: only that).")
     p.add_argument("--no-progress", action="store_true", help="No progress bars.")
-    p.add_argument("--json", action="store_true", help="Print the report as JSON.")
+    _json_flag(p, "Print the report as JSON.")
 
-    p = sub.add_parser("search", parents=[common], help="Find the videos and moments that match a question.")
+
+def _search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("query", nargs="?", help="The question (or use --queries).")
     p.add_argument("--queries", metavar="FILE", help="One question per line ('-': standard input). With --json, "
                    "one object per line out, in order (a blank line gives no hits); the text output skips blank "
                    "lines.")
-    p.add_argument("--json", action="store_true", help="Print JSON.")
+    _json_flag(p)
 
-    p = sub.add_parser("ask", parents=[common], help="Answer a question, citing the video and the moment.")
+
+def _ask_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("question")
-    p.add_argument("--json", action="store_true", help="Print JSON.")
+    _json_flag(p)
 
-    p = sub.add_parser("eval", parents=[common], help="Measure retrieval (and answers) on questions with known "
-                       "answers.")
+
+def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("questions", type=Path, metavar="QUESTIONS.jsonl",
                    help="One question per line (see docs/EVALUATION.md).")
     p.add_argument("--answers", action="store_true", help="Also ask each question and score the answers.")
     p.add_argument("--split", choices=("tune", "test"), help="Only the questions of this split (their \"split\" "
                    "field): choose settings on tune, report on test.")
-    p.add_argument("--json", action="store_true", help="Print JSON.")
+    _json_flag(p)
 
-    p = sub.add_parser("library", parents=[common], help="List the indexed videos and the files that failed.")
-    p.add_argument("--json", action="store_true", help="Print JSON.")
 
-    p = sub.add_parser("models", parents=[common], help="Show every model role: backend, model, where found.")
-    p.add_argument("--json", action="store_true", help="Print JSON.")
+# Each subcommand: its help line and its own arguments (its settings flags come from app.settings).
+_SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
+    "index": ("Index video files and folders (recursive, incremental).", _index_args),
+    "search": ("Find the videos and moments that match a question.", _search_args),
+    "ask": ("Answer a question, citing the video and the moment.", _ask_args),
+    "eval": ("Measure retrieval (and answers) on questions with known answers.", _eval_args),
+    "library": ("List the indexed videos and the files that failed.", _json_flag),
+    "models": ("Show every model role: backend, model, where found.", _json_flag),
+    "serve": ("Serve the web UI (binds 127.0.0.1 unless --host).", lambda p: None),
+    "settings": ("Show every setting, its value and where it came from.", _json_flag),
+}
 
-    p = sub.add_parser("serve", parents=[common], help="Serve the web UI (binds 127.0.0.1 unless --host).")
 
-    p = sub.add_parser("settings", parents=[common], help="Show every setting, its value and where it came from.")
-    p.add_argument("--json", action="store_true", help="Print JSON.")
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="videoqa", parents=[_settings_parent(None)],
+        description="Ask questions about a library of videos; answers cite the video and the moment.",
+        epilog="Each command has its own settings flags (videoqa COMMAND --help); --set NAME=VALUE sets any.",
+    )
+    parser.add_argument("--version", action="version", version=f"videoqa {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (help_text, add_arguments) in _SUBCOMMANDS.items():
+        p = sub.add_parser(name, parents=[_settings_parent(name)], help=help_text, description=help_text)
+        add_arguments(p)
+        p.set_defaults(func=COMMANDS[name])
     return parser
+
+
+def _unrecognized(command: str, extra: Sequence[str]) -> str:
+    """argparse's message for arguments it does not know, naming --set for a setting that is
+    not a flag of this subcommand."""
+    message = f"unrecognized arguments: {' '.join(extra)}"
+    by_flag = {s.flag: s for s in SETTINGS} | {f"--no-{s.flag[2:]}": s for s in SETTINGS if s.type is bool}
+    setting = next((by_flag[a.split("=")[0]] for a in extra if a.split("=")[0] in by_flag), None)
+    if setting is not None:
+        message += (f" ({setting.flag} is not a flag of {command}, which does not use it; "
+                    f"--set {setting.name}=VALUE gives it anyway)")
+    return message
+
+
+def settings_of(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Settings:
+    """The settings the parsed command line gives (flags and --set over environment and file)."""
+    flags = {s.name: getattr(args, s.name) for s in SETTINGS if hasattr(args, s.name)}
+    sets = [*getattr(args, _SET_BEFORE, ()), *getattr(args, _SET_AFTER, ())]
+    return load_settings(flags, config=getattr(args, "config", None), env=env, sets=sets)
 
 
 def _version() -> str:
@@ -121,251 +167,21 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 
-# -- output ------------------------------------------------------------------------------
-
-def _columns(text: str) -> int:
-    """Terminal columns ``text`` takes: wide (CJK) characters take two."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
-def _print_report(report: Any, out: TextIO) -> None:
-    rows = report.results
-    width = max([_columns(Path(r.path).name) for r in rows] + [4])
-    if rows:
-        out.write(f"{'file':<{width}}  {'status':<8} {'length':>7} {'moments':>7} {'frames':>6}  note\n")
-    for r in rows:
-        note = r.reason if r.status != "indexed" else (r.language or "no speech")
-        if r.status == "failed" and r.stage:
-            note = f"[{r.stage}] {note}"
-        name = Path(r.path).name
-        out.write(f"{name}{' ' * (width - _columns(name))}  {r.status:<8} {format_time(r.duration):>7} "
-                  f"{r.moments:>7} {r.keyframes:>6}  {note}\n")
-    out.write(f"\n{report.count('indexed')} indexed, {report.count('skipped')} skipped, "
-              f"{report.count('failed')} failed in {report.elapsed:.1f} s")
-    if report.repaired:
-        out.write("; keyword and vector indexes rebuilt from the catalog")
-    out.write("\n")
-    if rows and report.count("skipped") == len(rows) and not report.models_loaded:
-        out.write("Nothing changed: no model was loaded.\n")
-
-
-def _shown(text: str, limit: int = 80) -> str:
-    """``text`` safe to print on a terminal: control and invisible format characters escaped
-    (a NUL, an escape sequence or a right-to-left override would garble the screen), and at
-    most ``limit`` characters."""
-    shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
-    if len(shown) > limit:
-        shown = f"{shown[:limit - 1]}… ({len(text)} characters)"
-    return shown
-
-
-def _print_hits(query: str, hits: Sequence[Any], out: TextIO) -> None:
-    if not hits:
-        out.write(f"No video matches '{_shown(query)}'.\n")
-        return
-    for rank, hit in enumerate(hits, 1):
-        channels = ", ".join(f"{k} {v:.2f}" for k, v in hit.channels.items())
-        out.write(f"{rank}. {hit.name}  score {hit.score:.3f} ({channels})\n   {hit.video}\n")
-        for m in hit.moments:
-            text = m.text if len(m.text) <= 110 else m.text[:107] + "..."
-            out.write(f"   {m.cite()}  [{m.kind} {m.score:.2f}] {text}\n")
-
-
-def _print_models(info: dict[str, Any], out: TextIO) -> None:
-    out.write(f"profile: {info['profile']} (requested {info['requested']}; {info['why']})\n\n")
-    for row in info["roles"]:
-        mark = "*" if row["profile"] == info["profile"] else " "
-        head = f"{mark} {row['role']:<15} {row['profile']:<9}"
-        if row.get("off"):
-            out.write(f"{head} off: {row['reason'].split(': ', 1)[-1]}\n")
-        elif row["found"]:
-            out.write(f"{head} {row['backend']} {row['model']}\n{'':27} found: {row['source']} ({row['path']})\n")
-        else:
-            out.write(f"{head} {row['backend']} {row['model']}\n{'':27} missing: {row['reason']}\n")
-    out.write("\n* = the active profile\n")
-
-
-def _print_answer(events: Any, out: TextIO) -> None:
-    """Each video's answer as it is written, one line per video, then the answer that won."""
-    answer, open_line = None, False
-    for event in events:
-        if event.kind == "candidate":
-            out.write(f"{chr(10) if open_line else ''}{Path(event.video).name}: ")
-            open_line = True
-        elif event.kind == "token":
-            out.write(event.text)
-            out.flush()
-        elif event.kind == "final":
-            answer = event.answer
-    if open_line:
-        out.write("\n\n")
-    if answer is None:  # pragma: no cover - answer_events ends with a final event
-        return
-    out.write(answer.answer + "\n")
-    for c in answer.citations or answer.closest:
-        out.write(f"  — {c.label()}\n    {c.video}\n")
-    if len(answer.candidates) > 1:
-        judge = "reranker" if answer.method.endswith("rerank") else "retrieval"
-        out.write(f"\ncandidates ({judge} score; {answer.method}):\n")
-        for c in answer.candidates:
-            text = c.answer if len(c.answer) <= 90 else c.answer[:87] + "..."
-            out.write(f"  {c.score:.3f}  {c.name} [{c.method}]: {text}\n")
-
-
-def _read_queries(name: str) -> list[str]:
-    """The lines of a file (or standard input), blank ones included; bytes that are not UTF-8
-    become U+FFFD, a byte-order mark is dropped."""
-    try:
-        if name == "-":
-            data = sys.stdin.buffer.read()
-        else:
-            with open(name, "rb") as fh:
-                data = fh.read()
-    except OSError as exc:
-        raise VideoQAError(f"{name}: cannot read the queries file ({exc.strerror or exc})") from None
-    # Only \n, \r\n and \r end a line (str.splitlines would also split at form feeds, U+2028...).
-    lines = data.decode("utf-8-sig", errors="replace").replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    return lines[:-1] if lines[-1] == "" else lines
-
-
-def _json_line(obj: Any) -> str:
-    """One line of JSON; characters that some readers take for a line break (U+2028, U+2029,
-    U+0085) are escaped too, so every object stays on its own line."""
-    line = json.dumps(obj, ensure_ascii=False)
-    return line.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").replace("\x85", "\\u0085") + "\n"
-
-
-def _arg_text(text: str) -> str:
-    """A command-line argument as text: bytes that were not UTF-8 (kept by Python as lone
-    surrogates, which cannot be printed or written as JSON) become U+FFFD."""
-    return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
-
-
-def _question(text: str) -> str:
-    from retriever import clean_query
-
-    text = _arg_text(text)
-    if not clean_query(text):
-        raise VideoQAError("the question is empty: give some words to search for")
-    return text
-
-
-# -- commands ----------------------------------------------------------------------------
-
-def run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    from app.qa import VideoQA
-
-    qa = VideoQA(settings)
-    cmd = args.command
-    if cmd == "settings":
-        table = settings.table()
-        if args.json:
-            out.write(json.dumps(table, indent=2) + "\n")
-        else:
-            for row in table:
-                out.write(f"{row['name']:<22} {row['value']!s:<30} ({row['source']})\n    {row['help']}\n")
-        return 0
-    if cmd == "eval":
-        from app.evaluation import evaluate, format_report, load_questions
-
-        report = evaluate(qa, load_questions(args.questions, args.split), answers=args.answers)
-        if args.json:
-            out.write(json.dumps({k: report[k] for k in ("overall", "by_category", "by_channel",
-                                                         "by_category_channel")}) + "\n")
-        else:
-            out.write(format_report(report))
-        return 0
-    if cmd == "library":
-        lib = qa.library()
-        if args.json:
-            out.write(json.dumps(lib, indent=2, default=str) + "\n")
-            return 0
-        videos, failures = lib["videos"], lib["failures"]
-        width = max([len(v["name"]) for v in videos] + [4])
-        for v in videos:
-            out.write(f"{v['name']:<{width}}  {format_time(v['duration']):>7}  {v['language'] or '-':<3} "
-                      f"{v['width']}x{v['height']}  {v['path']}\n")
-        for f in failures:
-            out.write(f"FAILED {f['path']}: [{f['stage']}] {f['error']}\n")
-        out.write(f"{len(videos)} videos indexed, {len(failures)} failed, in {qa.index_dir}\n")
-        return 0
-    if cmd == "models":
-        info = qa.models()
-        if args.json:
-            out.write(json.dumps(info, indent=2) + "\n")
-        else:
-            _print_models(info, out)
-        return 0
-    if cmd == "index":
-        if not args.paths and not args.repair:
-            raise VideoQAError("give at least one video file or folder to index (or --repair)")
-        if not args.paths:
-            stats = qa.repair()
-            out.write(f"rebuilt the keyword and vector indexes of {qa.index_dir} from the catalog: "
-                      f"{stats['videos']} videos, {stats['moments']} moments\n")
-            return 0
-        missing = [str(p) for p in args.paths if not p.exists() and not p.is_symlink()]
-        for m in missing:
-            print(f"videoqa: {m}: no such file or folder", file=sys.stderr)
-        progress = not args.no_progress and not args.json and sys.stderr.isatty()
-        report = qa.index([p for p in args.paths if str(p) not in missing], progress=progress,
-                          force=args.force, repair=args.repair)
-        if args.json:
-            out.write(json.dumps({"index_dir": str(qa.index_dir), "profile": qa.profile, **report.to_dict()}) + "\n")
-        else:
-            out.write(f"index: {qa.index_dir}  profile: {qa.profile} ({qa.profile_reason})\n\n")
-            _print_report(report, out)
-        return 1 if (report.failed or missing) else 0
-    if cmd == "search":
-        top_k = settings.top_k
-        if args.queries:
-            queries = _read_queries(args.queries)
-            if not args.json:  # a blank line in the JSON output keeps it in step with the input
-                queries = [q for q in queries if q.strip()]
-            for query, hits in qa.search_many(queries, top_k):
-                if args.json:
-                    out.write(_json_line({"query": query, "hits": [h.to_dict() for h in hits]}))
-                else:
-                    out.write(f"## {_shown(query)}\n")
-                    _print_hits(query, hits, out)
-                out.flush()
-            return 0
-        if args.query is None:
-            raise VideoQAError("give a question, or --queries FILE")
-        query = _question(args.query)
-        hits = qa.search(query, top_k)
-        if args.json:
-            out.write(_json_line({"query": query, "hits": [h.to_dict() for h in hits]}))
-        else:
-            _print_hits(query, hits, out)
-        return 0
-    if cmd == "ask":
-        question = _question(args.question)
-        if args.json:
-            out.write(_json_line(qa.ask(question, settings.top_k).to_dict()))
-        else:
-            _print_answer(qa.ask_stream(question, settings.top_k), out)
-        return 0
-    if cmd == "serve":
-        from app.web import serve
-
-        serve(qa, host=settings.host, port=settings.port)
-        return 0
-    raise AssertionError(cmd)  # pragma: no cover - argparse restricts the commands
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     _quiet_libraries()
     for stream in (sys.stdout, sys.stderr):  # a terminal that cannot show a character gets an escape, not a crash
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
-    args = parser.parse_args(argv)
-    cli = {s.name: getattr(args, s.name) for s in SETTINGS if hasattr(args, s.name)}
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        parser.error(_unrecognized(args.command, extra))
     try:
-        settings = load_settings(cli, config=getattr(args, "config", None))
+        settings = settings_of(args)
         _setup_logging(settings, getattr(args, "verbose", 0))
-        return run(args, settings, sys.stdout)
+        from app.qa import VideoQA
+
+        return args.func(VideoQA(settings), args, settings, sys.stdout)
     except VideoQAError as exc:
         print(f"videoqa: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -202,8 +202,8 @@ class VideoQA:
     def warm_up(self) -> None:
         """Load the models that answering a question needs (errors surface at the first question)."""
         try:
-            for role in ("text_embedder", "answerer", "reranker"):  # the answerer's model serves both
-                model = self.hub.get(role)
+            hub = self.hub
+            for model in (hub.text_embedder, hub.answerer, hub.reranker):  # the answerer's model serves both
                 if model is not None:
                     model.load()
         except Exception:  # noqa: BLE001 - reported again, with context, when a question needs the model
@@ -238,7 +238,7 @@ class VideoQA:
         general = is_general(question)
         hits = self._overview_hits(question, top_k) if general else self.search(question, top_k)
         yield AnswerEvent("hits", hits=hits)
-        yield from answer_events(question, hits, self.hub.get("answerer"), self.hub.get("reranker"),
+        yield from answer_events(question, hits, self.hub.answerer, self.hub.reranker,
                                  threshold=self.settings.answer_threshold, general=general,
                                  declined_not_found=self.settings.not_found_when_declined)
 

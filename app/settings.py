@@ -1,8 +1,9 @@
-"""One settings object: defaults < videoqa.toml < VIDEOQA_* environment < command-line flags.
+"""One settings object: defaults < videoqa.toml < VIDEOQA_* environment < command line.
 
-Every setting has a type and help text (``videoqa settings`` prints them with where
-each value came from). Only this module reads files and the environment; the lower
-layers take plain arguments.
+Every setting has a type, help text and a group (``videoqa settings`` prints them with where
+each value came from); :data:`GROUPS` says which subcommands take a group's settings as
+flags, and ``--set NAME=VALUE`` sets any setting on any subcommand. Only this module reads
+files and the environment; the lower layers take plain arguments.
 """
 
 from __future__ import annotations
@@ -12,16 +13,34 @@ import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from models.base import default_cache_dir
 from models.errors import ConfigError
 from retriever.api import DEFAULT_WEIGHTS
 
-__all__ = ["Setting", "SETTINGS", "Settings", "load_settings", "settings_markdown", "default_index_dir", "ENV_PREFIX",
-           "language_list"]
+__all__ = ["Setting", "SETTINGS", "GROUPS", "SUBCOMMANDS", "Settings", "load_settings", "settings_markdown",
+           "default_index_dir", "ENV_PREFIX", "language_list"]
 
 ENV_PREFIX = "VIDEOQA_"
+
+SUBCOMMANDS = ("index", "search", "ask", "eval", "library", "models", "serve", "settings")
+# Each group of settings, in the order docs/SETTINGS.md lists them, and the subcommands that take
+# its settings as flags. Besides these, `settings` takes every flag, `models` the flags that choose
+# a model, and every subcommand takes any setting as --set NAME=VALUE.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "general": SUBCOMMANDS,
+    "models": ("index", "search", "ask", "eval", "serve"),  # used by indexing and by queries
+    "speech": ("index", "serve"),  # serve indexes uploads
+    "keyframes": ("index", "serve"),
+    "screen": ("index", "serve"),
+    "descriptions": ("index", "serve"),
+    "indexing": ("index",),  # uploads in the web UI are always indexed locally
+    "indexes": ("index", "search", "ask", "eval", "serve"),  # built by the writer, read by searches
+    "search": ("search", "ask", "eval", "serve"),
+    "answers": ("ask", "eval", "serve"),
+    "web": ("serve",),
+}
 
 
 def _data_home() -> Path:
@@ -45,6 +64,7 @@ class Setting:
     choices: tuple[str, ...] | None = None
     group: str = "general"
     optional: bool = False  # None is a valid value ("not set")
+    chooses_model: bool = False  # a backend, model or weights path of a model role (videoqa models shows it)
 
     @property
     def env(self) -> str:
@@ -53,6 +73,12 @@ class Setting:
     @property
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
+
+    @property
+    def commands(self) -> tuple[str, ...]:
+        """The subcommands that take this setting as a flag."""
+        return tuple(c for c in SUBCOMMANDS if c in GROUPS[self.group] or c == "settings"
+                     or (c == "models" and self.chooses_model))
 
     def convert(self, value: Any, where: str) -> Any:
         """Check and convert a value from a file, the environment or a flag."""
@@ -86,16 +112,17 @@ class Setting:
 S = Setting
 
 
-def _role(role: str, what: str, model_name: str | None = None, backends: str = "") -> tuple[Setting, ...]:
+def _role(role: str, what: str, model_name: str | None = None, backends: str = "",
+          group: str = "models") -> tuple[Setting, ...]:
     """Backend, model and local path settings of one model role."""
     model_name = model_name or f"{role}_model"
     return (
         S(role, None, str, f"{what} backend{backends} (default: the profile's; see videoqa models).",
-          group="models", optional=True),
-        S(model_name, None, str, f"{what} model name or directory (default: the profile's).", group="models",
-          optional=True),
+          group=group, optional=True, chooses_model=True),
+        S(model_name, None, str, f"{what} model name or directory (default: the profile's).", group=group,
+          optional=True, chooses_model=True),
         S(f"{role}_path", None, str, f"Local copy of the {what.lower()} weights (overrides the lookup).",
-          group="models", optional=True),
+          group=group, optional=True, chooses_model=True),
     )
 
 
@@ -110,24 +137,25 @@ SETTINGS: tuple[Setting, ...] = (
     S("dtype", "auto", str, "Weights' precision for torch models: auto (bfloat16 on CUDA, float32 on CPU).",
       ("auto", "float32", "bfloat16", "float16"), group="models"),
     S("transcriber", None, str, "Speech-to-text backend: faster-whisper or openai-whisper (default: the profile's).",
-      group="models", optional=True),
+      group="speech", optional=True, chooses_model=True),
     S("whisper_model", None, str, "Whisper model: base, small, large-v3-turbo (turbo), tiny.en, ... or a "
       "directory (default: the multilingual base in the packaged profile, small in the full profile). tiny.en "
       "(packaged too) is the fast choice for English-only libraries: about 3x faster on CPU, but it writes all "
-      "speech as English.", group="models", optional=True),
+      "speech as English.", group="speech", optional=True, chooses_model=True),
     S("transcriber_path", None, str, "Local copy of the Whisper weights (a CTranslate2 directory, or an "
-      "openai-whisper .pt checkpoint).", group="models", optional=True),
-    *_role("text_reader", "On-screen text (OCR)"),
+      "openai-whisper .pt checkpoint).", group="speech", optional=True, chooses_model=True),
+    *_role("text_reader", "On-screen text (OCR)", group="screen"),
     *_role("frame_embedder", "Image/text vector (CLIP)"),
-    *_role("describer", "Video description"),
-    *_role("answerer", "Answering", backends=": qwen2.5 (packaged: Qwen2.5-Coder-0.5B-Instruct, text only), "
+    *_role("describer", "Video description", group="descriptions"),
+    *_role("answerer", "Answering", group="answers",
+           backends=": qwen2.5 (packaged: Qwen2.5-Coder-0.5B-Instruct, text only), "
            "qwen2.5-vl (full) or extractive (the transcript of each video's best moment, no model)"),
     *_role("text_embedder", "Text vector"),
     *_role("reranker", "Reranker", backends=": qwen2.5-reranker (packaged: the answerer's model), qwen3-reranker "
-           "(full) or off (the retrieval score decides)"),
+           "(full) or off (the retrieval score decides)", group="answers"),
     S("clip_batch_size", 32, int, "Keyframes per CLIP batch.", group="models"),
     S("embed_batch_size", 16, int, "Texts per text-vector batch.", group="models"),
-    S("rerank_batch_size", 8, int, "(question, answer) pairs per reranker batch.", group="models"),
+    S("rerank_batch_size", 8, int, "(question, answer) pairs per reranker batch.", group="answers"),
     S("max_text_tokens", 1024, int, "Longest text (tokens) the text-vector model and the reranker read.",
       group="models"),
     S("vl_fps", 1.0, float, "Frames per second the vision-language model is shown.", group="models"),
@@ -135,16 +163,16 @@ SETTINGS: tuple[Setting, ...] = (
     S("vl_max_frames", 64, int, "Most frames per clip shown to the vision-language model.", group="models"),
     S("max_new_tokens", 256, int, "Longest description or answer generated (tokens).", group="models"),
     S("describe_window", 0.0, float, "Also describe each window of this many seconds (0: the whole video "
-      "only), so visual content gets timestamps.", group="models"),
+      "only), so visual content gets timestamps.", group="descriptions"),
     S("answer_threshold", 0.2, float, "Reranker score (0-1) the best answer needs; below it the answer is that "
       "the library does not answer the question, with the closest moments (ask --json: found false). 0: always "
-      "answer. Not used without a reranker.", group="models"),
+      "answer. Not used without a reranker.", group="answers"),
     S("not_found_when_declined", False, bool, "Also answer that the library does not answer the question when "
       "the answerer says, for every top video, that its lines do not answer it. With the packaged model it finds "
       "every unanswerable question of the evaluation set, but loses some answers that the extractive fallback "
-      "gets right (docs/EVALUATION.md).", group="models"),
+      "gets right (docs/EVALUATION.md).", group="answers"),
     S("reranker_instruction", "Given a web search query, retrieve relevant passages that answer the query", str,
-      "The reranker's task instruction.", group="models"),
+      "The reranker's task instruction.", group="answers"),
     S("language", None, str, "Spoken language code (en, de, zh, ...) of every video; unset: detected per "
       "speech window (English-only models: en).", group="speech", optional=True),
     S("languages", None, str, "Comma-separated language codes (en,zh) that detection may choose from; unset: "
@@ -209,15 +237,15 @@ SETTINGS: tuple[Setting, ...] = (
     S("top_k", 3, int, "Videos returned by search and used for answers.", group="search"),
     S("keyword_engine", "auto", str, "Keyword index: whoosh (TF-IDF or BM25F, pure Python), tantivy (BM25, "
       "fast at millions of moments) or auto (whoosh up to keyword_tantivy_above moments, then tantivy). Changing "
-      "it takes effect at the next index run or --repair.", ("auto", "whoosh", "tantivy"), group="search"),
+      "it takes effect at the next index run or --repair.", ("auto", "whoosh", "tantivy"), group="indexes"),
     S("keyword_tantivy_above", 50_000, int, "With keyword_engine auto: moments above which tantivy is used.",
-      group="search"),
+      group="indexes"),
     S("vector_index", "auto", str, "FAISS index of each vector space: flat (exact), ivf (approximate, 8-bit "
       "vectors: a quarter of the memory) or auto (flat up to vector_ivf_above vectors, then ivf). Changing it "
-      "takes effect at the next index run or --repair.", ("auto", "flat", "ivf"), group="search"),
+      "takes effect at the next index run or --repair.", ("auto", "flat", "ivf"), group="indexes"),
     S("vector_ivf_above", 50_000, int, "With vector_index auto: vectors in a space above which it uses ivf.",
-      group="search"),
-    S("vector_nprobe", 48, int, "IVF lists searched per query (more: closer to exact, slower).", group="search"),
+      group="indexes"),
+    S("vector_nprobe", 48, int, "IVF lists searched per query (more: closer to exact, slower).", group="indexes"),
     S("host", "127.0.0.1", str, "Address the web UI binds to (0.0.0.0 opens it to the network: set auth).",
       group="web"),
     S("port", 7860, int, "Port of the web UI.", group="web"),
@@ -266,24 +294,32 @@ def settings_markdown() -> str:
     """The reference table of docs/SETTINGS.md (a test keeps the file in step with the code)."""
     lines = ["# Settings", "",
              "Resolved in this order, later wins: defaults < TOML file (`--config FILE` or `VIDEOQA_CONFIG`) "
-             "< `VIDEOQA_*` environment < command-line flags. `videoqa settings` prints the current values and "
+             "< `VIDEOQA_*` environment < command line. `videoqa settings` prints the current values and "
              "where each came from. In a TOML file, give the names below at the top level or under `[videoqa]`; "
-             "relative paths in the file are relative to the file.", ""]
-    group = None
-    for s in SETTINGS:
-        if s.group != group:
-            group = s.group
-            lines += ["", f"## {group}", "", "| name | flag | environment | default | meaning |",
-                      "|---|---|---|---|---|"]
-        default = "unset" if s.default is None else f"`{s.default}`"
-        if s.name == "index_dir":
-            default = "`$XDG_DATA_HOME/videoqa/index` (`~/.local/share/videoqa/index`)"
-        elif s.name == "library_dir":
-            default = "`$XDG_DATA_HOME/videoqa/library` (`~/.local/share/videoqa/library`)"
-        elif s.name == "cache_dir":
-            default = "`$XDG_CACHE_HOME/videoqa/models` (`~/.cache/videoqa/models`)"
-        meaning = s.help + (f" One of: {', '.join(s.choices)}." if s.choices else "")
-        lines.append(f"| `{s.name}` | `{s.flag}` | `{s.env}` | {default} | {meaning.replace('|', '/')} |")
+             "relative paths in the file are relative to the file.", "",
+             "On the command line each subcommand takes the flags of the groups below that name it "
+             "(`videoqa COMMAND --help` lists them); `videoqa settings` takes every flag, and `videoqa models` also "
+             "those that choose a model (a role's backend, model and weights path). Any subcommand takes any "
+             "setting as `--set NAME=VALUE`, repeatable and read like a `VIDEOQA_*` value: `--set "
+             "answer_threshold=0.3` is `--answer-threshold 0.3`, and `videoqa search QUESTION --set "
+             "describer_path=DIR` gives a setting that has no flag on `search` (with profile auto it decides "
+             "whether the full profile's models are all found). An unknown name or a bad value is a one-line "
+             "error naming the setting, and so is a setting given both by its flag and by `--set`. The general "
+             "flags, `--config`, `--set` and `-v` may also come before the subcommand.", ""]
+    for group, commands in GROUPS.items():
+        takes = ", ".join(f"`{c}`" for c in commands if c != "settings")
+        lines += ["", f"## {group}", "", f"Flags of: {takes}.", "",
+                  "| name | flag | environment | default | meaning |", "|---|---|---|---|---|"]
+        for s in (s for s in SETTINGS if s.group == group):
+            default = "unset" if s.default is None else f"`{s.default}`"
+            if s.name == "index_dir":
+                default = "`$XDG_DATA_HOME/videoqa/index` (`~/.local/share/videoqa/index`)"
+            elif s.name == "library_dir":
+                default = "`$XDG_DATA_HOME/videoqa/library` (`~/.local/share/videoqa/library`)"
+            elif s.name == "cache_dir":
+                default = "`$XDG_CACHE_HOME/videoqa/models` (`~/.cache/videoqa/models`)"
+            meaning = s.help + (f" One of: {', '.join(s.choices)}." if s.choices else "")
+            lines.append(f"| `{s.name}` | `{s.flag}` | `{s.env}` | {default} | {meaning.replace('|', '/')} |")
     return "\n".join(lines) + "\n"
 
 
@@ -306,15 +342,36 @@ def _read_toml(path: Path) -> dict[str, Any]:
     return data.get("videoqa", data) if isinstance(data.get("videoqa"), dict) else data
 
 
+def _assignments(items: Sequence[str], flags: Mapping[str, Any]) -> dict[str, tuple[Any, str]]:
+    """``--set NAME=VALUE`` items as {name: (value, where)}; the last of one name wins."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or not name:
+            raise ConfigError(f"--set {item!r}: expected NAME=VALUE (e.g. --set top_k=5)")
+        where = f"--set {name}"
+        if name not in _BY_NAME:
+            raise ConfigError(_unknown(name, where))
+        if name in flags:
+            raise ConfigError(f"{where}: {_BY_NAME[name].flag} sets {name} too; give it once")
+        out[name] = (value, where)
+    return out
+
+
 def load_settings(
     cli: Mapping[str, Any] | None = None,
     *,
     config: str | os.PathLike | None = None,
     env: Mapping[str, str] | None = None,
+    sets: Sequence[str] = (),
 ) -> Settings:
-    """Resolve every setting from defaults, the TOML file, the environment and ``cli``."""
+    """Resolve every setting from defaults, the TOML file, the environment and the command line:
+    ``cli`` (flag values by setting name) and ``sets`` (``NAME=VALUE`` strings, read like the
+    environment's values)."""
     env = os.environ if env is None else env
     cli = {k: v for k, v in (cli or {}).items() if v is not None}
+    assigned = _assignments(sets, cli)
     values = {s.name: s.default for s in SETTINGS}
     sources = {s.name: "default" for s in SETTINGS}
     config = config or cli.pop("config", None) or env.get(ENV_PREFIX + "CONFIG")
@@ -340,6 +397,9 @@ def load_settings(
             raise ConfigError(_unknown(key, "command line"))
         values[key] = _BY_NAME[key].convert(value, _BY_NAME[key].flag)
         sources[key] = _BY_NAME[key].flag
+    for key, (value, where) in assigned.items():
+        values[key] = _BY_NAME[key].convert(value, where)
+        sources[key] = "--set"
     for key in ("index_dir", "cache_dir", "library_dir"):
         values[key] = str(Path(values[key]).expanduser())
     return Settings(values, sources)

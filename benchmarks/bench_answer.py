@@ -315,7 +315,7 @@ def warm_up(qa: Any) -> dict[str, float | None]:
     from models.types import Clip
 
     qa.search(ASK[0], 1)
-    answerer, reranker = qa.hub.require("answerer"), qa.hub.get("reranker")
+    answerer, reranker = qa.hub.required.answerer, qa.hub.reranker
     answerer.answer(ASK[0], "[00:01-00:04] (speech) warm-up", Clip(MEDIA / VIDEOS[0], 0.0, 2.0))
     if reranker is not None:
         reranker.score(ASK[0], ["a warm-up answer"])
@@ -338,7 +338,7 @@ def bench_device(args: argparse.Namespace, device: str, models: dict | None) -> 
     t0 = time.perf_counter()
     loads = warm_up(qa)
     print(f"{device}: loaded and warmed up in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
-    answerer = qa.hub.require("answerer")
+    answerer = qa.hub.required.answerer
     watch = Watch(answerer._model, answerer._model.config.video_token_id)
     rows = []
     try:

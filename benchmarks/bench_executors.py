@@ -179,7 +179,7 @@ def index_once(kind: str, videos: list[Path], config: ModelsConfig, options: Ind
     with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as tmp, TreeMemory() as memory:
         t0 = time.perf_counter()
         hub = ModelHub(config)
-        hub_model = hub.require("transcriber").model_name
+        hub_model = hub.required.transcriber.model_name
         if kind == "ray":
             from indexer.distributed import RayExecutor
 

@@ -119,7 +119,7 @@ def main() -> None:
         for k, v in cpu_rows.items()))
     path = write_json("indexing", {"cpu": cpu_rows, "machine": machine(), "runs": args.runs, "model_load": loads,
                                    "files": rows, "folders": groups,
-                                   "whisper_model": hub.require("transcriber").model_name})
+                                   "whisper_model": hub.required.transcriber.model_name})
     print(f"\nwrote {path}")
 
 

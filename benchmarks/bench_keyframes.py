@@ -102,7 +102,7 @@ def main() -> None:
     from models import ModelHub, ModelsConfig
 
     hub = ModelHub(ModelsConfig(profile="packaged"))
-    hub.require("text_reader").load()
+    hub.required.text_reader.load()
     rows, profile, screen = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for (name, size), (gop_name, gop) in ((s, g) for s in SIZES.items() for g in GOPS.items()

@@ -99,7 +99,7 @@ def main() -> None:
     if not (Path(args.index) / "catalog.sqlite3").exists():
         print("indexing the sample videos ...", file=sys.stderr, flush=True)
         qa.index(sorted(MEDIA.glob("*.mp4")))
-    answerer, reranker = qa.hub.require("answerer"), qa.hub.require("reranker")
+    answerer, reranker = qa.hub.required.answerer, qa.hub.required.reranker
     answerer.locate()  # joins and converts once, before anything is timed
     qwen_text.prepared_path(answerer.location, answerer.cache_dir, "answerer")
 

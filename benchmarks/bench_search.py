@@ -277,8 +277,8 @@ def measure(index_dir: Path, queries: list[str], runs: int, engine: str, vector_
     hub = ModelHub(ModelsConfig(profile="packaged", device="cpu", roles={
         "frame_embedder": RoleConfig(backend="open-clip", model=CLIP_MODEL, path=str(clip))}))
     t0 = time.perf_counter()
-    hub.get("text_embedder").embed_query("warm up")
-    hub.get("frame_embedder").embed_texts(["warm up"])
+    hub.text_embedder.embed_query("warm up")
+    hub.frame_embedder.embed_texts(["warm up"])
     models_s = time.perf_counter() - t0
     models_rss = _current_rss_mib()
 

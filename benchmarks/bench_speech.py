@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
     hub = ModelHub(ModelsConfig(profile="packaged", roles={"transcriber": RoleConfig(model=args.whisper_model)}))
-    vad, transcriber = hub.require("voice_activity"), hub.require("transcriber")
+    vad, transcriber = hub.required.voice_activity, hub.required.transcriber
     vad.load()
     transcriber.load()
     bare = transcriber._model  # the same loaded WhisperModel

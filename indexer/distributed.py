@@ -100,7 +100,7 @@ class _Worker:
 
         return {"host": socket.gethostname(), "pid": os.getpid(), "gpus": [str(g) for g in ray.get_gpu_ids()],
                 "torch_threads": torch.get_num_threads(),
-                "whisper_threads": getattr(self.hub.get("transcriber"), "cpu_threads", None),
+                "whisper_threads": getattr(self.hub.transcriber, "cpu_threads", None),
                 "models": self.hub.loaded()}
 
 

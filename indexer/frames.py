@@ -20,6 +20,8 @@ from indexer.schema import Keyframe, Moment
 from indexer.screen import ScreenOptions, ScreenReader
 from models.errors import ConfigError, VideoQAError
 from models.frames import fit_pixels
+from models.hub import ModelHub
+from models.types import TextReader
 
 __all__ = ["Frames", "decode_frames", "text_reader"]
 
@@ -40,12 +42,12 @@ class Frames:
     screen_stats: Any = None
 
 
-def text_reader(hub: Any, opts: ScreenOptions) -> Any | None:
+def text_reader(hub: ModelHub, opts: ScreenOptions) -> TextReader | None:
     """The hub's text reader, loaded, or None (with one clear warning) when it is off, missing or broken:
     on-screen text is then skipped and indexing goes on."""
-    if not opts.enabled or not hub.enabled("text_reader"):
+    reader = hub.text_reader if opts.enabled else None
+    if reader is None:
         return None
-    reader = hub.get("text_reader")
     try:
         opts.check(reader)
         reader.load()
@@ -90,7 +92,7 @@ def decode_frames(path: Path, hub: Any, keyframes: KeyframeOptions | None = None
         tap.consume = timed
         taps.append(tap)
     vl_frames: list[tuple[float, np.ndarray]] = []
-    describer = hub.get("describer")
+    describer = hub.describer
     if describer is not None:
         taps.append(_describer_tap(describer, duration, describe_window, vl_frames))
     stats = decode_pass(path, taps)

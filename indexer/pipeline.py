@@ -166,7 +166,7 @@ def extract(job: Job, hub: ModelHub, options: IndexOptions, *, progress: bool = 
             out.keyframes = frames.keyframes
             stages.seconds["screen"] = frames.screen_seconds
         with stages.stage("visual"):
-            frame_embedder = hub.get("frame_embedder")
+            frame_embedder = hub.frame_embedder
             if frame_embedder is not None:
                 out.vectors[IMAGE_SPACE] = ("keyframe", frame_embedder.embed_images(_rgb(out.keyframes)))
                 out.dims[IMAGE_SPACE] = frame_embedder.dim
@@ -175,17 +175,17 @@ def extract(job: Job, hub: ModelHub, options: IndexOptions, *, progress: bool = 
         with stages.stage("speech"):
             segments = []
             if audio.size:
-                segments = transcribe_speech(audio, hub.require("voice_activity"), hub.require("transcriber"),
+                segments = transcribe_speech(audio, hub.required.voice_activity, hub.required.transcriber,
                                              options.speech, where=path.name)
             del audio
             moments = sentence_moments(segments)
             moments += frames.screen
         with stages.stage("describe"):
-            describer = hub.get("describer")
+            describer = hub.describer
             if describer is not None:
                 moments += _describe(describer, path, info.duration, options.describe_window, frames.vl_frames)
         with stages.stage("embed"):
-            embedder = hub.get("text_embedder")
+            embedder = hub.text_embedder
             if embedder is not None and moments:
                 out.vectors[TEXT_SPACE] = ("moment", embedder.embed_documents([m.text for m in moments]))
                 out.dims[TEXT_SPACE] = embedder.dim

@@ -370,11 +370,10 @@ class Indexer:
 
     def _wanted_manifest(self) -> dict[str, Any]:
         manifest: dict[str, Any] = {"profile": self.hub.profile, "spaces": {}}
-        for role, space in (("text_embedder", TEXT_SPACE), ("frame_embedder", IMAGE_SPACE)):
-            model = self.hub.get(role)
+        for space, model in ((TEXT_SPACE, self.hub.text_embedder), (IMAGE_SPACE, self.hub.frame_embedder)):
             if model is not None:
                 manifest["spaces"][space] = {"model": model.model_name, "backend": model.backend_name}
-        transcriber = self.hub.get("transcriber")
+        transcriber = self.hub.transcriber
         if transcriber is not None:
             manifest["transcriber"] = transcriber.model_name
         return manifest

@@ -3,6 +3,10 @@
 :class:`ModelsConfig` is plain data (the app layer fills it from settings);
 :class:`ModelHub` builds backends lazily from it. :func:`report` says, for every role
 of every profile, which backend and model it is and where the weights were found.
+
+Each role is an attribute typed by its Protocol: ``hub.transcriber`` is a
+:class:`~models.types.Transcriber` or None when the profile turns the role off, and
+``hub.required.transcriber`` is one or a :class:`ConfigError` naming the profile.
 """
 
 from __future__ import annotations
@@ -10,11 +14,13 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 from models.base import default_cache_dir
 from models.errors import ConfigError, VideoQAError
 from models.registry import ROLES, Choice, RoleSpec, backend_class, backends, default_model
+from models.types import (Answerer, Describer, FrameEmbedder, Model, Reranker, TextEmbedder, TextReader,
+                          Transcriber, VoiceDetector)
 
 __all__ = ["RoleConfig", "ModelsConfig", "ModelHub", "report", "resolve_profile", "PROFILES"]
 
@@ -116,8 +122,59 @@ def resolve_profile(config: ModelsConfig, requested: str) -> tuple[str, str]:
     return "packaged", f"auto: full-profile models missing ({missing}); see videoqa models"
 
 
-class ModelHub:
-    """Builds each role's backend once, on first use, and hands the same instance to everyone."""
+R = TypeVar("R", bound=Model)
+
+
+class _Role(Generic[R]):
+    """A role as an attribute typed by its Protocol: the backend (or None when the profile turns
+    the role off) on a :class:`ModelHub`, the backend or a ConfigError on its ``required`` view."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name  # the attribute is named after the role
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> _Role[R]: ...
+    @overload
+    def __get__(self, obj: _Required, owner: type) -> R: ...
+    @overload
+    def __get__(self, obj: _Roles, owner: type) -> R | None: ...
+
+    def __get__(self, obj: _Roles | None, owner: type) -> Any:
+        return self if obj is None else obj._model(self.name)
+
+
+class _Roles:
+    """One attribute per role of models.registry.ROLES, typed by the role's Protocol."""
+
+    voice_activity = _Role[VoiceDetector]()
+    transcriber = _Role[Transcriber]()
+    text_reader = _Role[TextReader]()
+    frame_embedder = _Role[FrameEmbedder]()
+    describer = _Role[Describer]()
+    answerer = _Role[Answerer]()
+    text_embedder = _Role[TextEmbedder]()
+    reranker = _Role[Reranker]()
+
+    def _model(self, role: str) -> Model | None:
+        raise NotImplementedError
+
+
+class _Required(_Roles):
+    """``hub.required.<role>``: the backend, or a ConfigError when the profile has none."""
+
+    def __init__(self, hub: ModelHub):
+        self._hub = hub
+
+    def _model(self, role: str) -> Model:
+        return self._hub.require(role)
+
+
+class ModelHub(_Roles):
+    """Builds each role's backend once, on first use, and hands the same instance to everyone.
+
+    ``hub.<role>`` is the role's backend, typed by its Protocol, or None when the profile turns
+    the role off; ``hub.required.<role>`` raises a ConfigError instead of giving None.
+    """
 
     def __init__(self, config: ModelsConfig):
         if config.profile not in ("packaged", "full"):
@@ -134,14 +191,24 @@ class ModelHub:
     def enabled(self, role: str) -> bool:
         return self.config.choice(self._specs[role]) is not None
 
-    def get(self, role: str) -> Any | None:
-        """The backend of ``role`` (not yet loaded), or None when the profile turns the role off."""
+    @property
+    def required(self) -> _Required:
+        """The roles again, each raising a ConfigError naming the profile when it has none."""
+        return _Required(self)
+
+    def _model(self, role: str) -> Model | None:
+        return self.get(role)
+
+    def get(self, role: str) -> Model | None:
+        """The backend of ``role`` named at run time (not yet loaded), or None when the profile
+        turns the role off. A role known when writing the code reads better as ``hub.<role>``."""
         with self._lock:
             if role not in self._instances:
                 self._instances[role] = _build(self.config, self._specs[role])
             return self._instances[role]
 
-    def require(self, role: str) -> Any:
+    def require(self, role: str) -> Model:
+        """:meth:`get`, raising a ConfigError when the profile has no model for ``role``."""
         model = self.get(role)
         if model is None:
             raise ConfigError(f"the {self.profile} profile has no {role} model")

@@ -167,8 +167,7 @@ class Retriever:
                                        f"{self.index_dir}")
                 self._catalog = self._open_catalog()
                 spaces = {}
-                for role, space in (("text_embedder", TEXT_SPACE), ("frame_embedder", IMAGE_SPACE)):
-                    model = self.hub.get(role)
+                for space, model in ((TEXT_SPACE, self.hub.text_embedder), (IMAGE_SPACE, self.hub.frame_embedder)):
                     if model is not None:
                         spaces[space] = {"model": model.model_name}
                 check_manifest(self._catalog, {"spaces": spaces})
@@ -255,7 +254,7 @@ class Retriever:
         return {int(i): min(1.0, (float(c) - floor) / span) for i, c in zip(ids, cos) if c > floor}
 
     def _semantic(self, derived: DerivedIndexes, query: str) -> dict[int, float]:
-        embedder = self.hub.get("text_embedder")
+        embedder = self.hub.text_embedder
         if embedder is None or self.options.weights.get("semantic", 1.0) == 0:
             return {}
         if derived.vector_store(TEXT_SPACE).ntotal == 0:
@@ -264,7 +263,7 @@ class Retriever:
                                     1.0)
 
     def _visual(self, derived: DerivedIndexes, query: str) -> dict[int, float]:
-        embedder = self.hub.get("frame_embedder")
+        embedder = self.hub.frame_embedder
         if embedder is None or self.options.weights.get("visual", 1.0) == 0:
             return {}
         if derived.vector_store(IMAGE_SPACE).ntotal == 0:
@@ -317,7 +316,7 @@ class Retriever:
         frame_rows = catalog.keyframes_by_id(list(vis_frames))
         clock.lap("catalog")
         channels: dict[str, dict[int, float]] = {"keyword": kw_videos, "semantic": {}}
-        if self.hub.get("frame_embedder") is not None:
+        if self.hub.frame_embedder is not None:
             channels["visual"] = {}
         for owners, rows, channel in ((sem_moments, moment_rows, "semantic"), (vis_frames, frame_rows, "visual")):
             best = channels.get(channel)

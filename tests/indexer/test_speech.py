@@ -50,7 +50,7 @@ def test_split_speech_is_transcribed_once(shared_media):
 
     audio = decode_audio(shared_media / "audio" / "en-de_mit-license_multilingual.mp3")[: 16000 * 29]
     hub = _hub()
-    segs = transcribe_speech(audio, hub.require("voice_activity"), hub.require("transcriber"),
+    segs = transcribe_speech(audio, hub.required.voice_activity, hub.required.transcriber,
                              SpeechOptions(max_window=5.0, overlap=1.0))
     text = normalise(" ".join(s.text for s in segs))
     for phrase in ("permission is hereby granted", "free of charge", "copyright notice"):
@@ -73,7 +73,7 @@ def test_absolute_times_of_speech_after_silence(shared_media):
     hub = _hub()
     jfk = decode_audio(shared_media / "audio" / "en_jfk_inaugural_ask-not.flac")
     audio = np.concatenate([np.zeros(16000 * 20, np.float32), jfk, np.zeros(16000 * 5, np.float32)])
-    segs = transcribe_speech(audio, hub.require("voice_activity"), hub.require("transcriber"), SpeechOptions())
+    segs = transcribe_speech(audio, hub.required.voice_activity, hub.required.transcriber, SpeechOptions())
     assert error_rate(JFK_TEXT, " ".join(s.text for s in segs)) <= 0.1
     assert 19.5 <= segs[0].start <= 21.5 and 29.0 <= segs[-1].end <= 31.5
     assert all(s.language == "en" for s in segs)

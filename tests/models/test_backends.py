@@ -37,7 +37,7 @@ class VoiceDetectorContract:
 class TestSilero(VoiceDetectorContract):
     @pytest.fixture(scope="class")
     def vad(self, tmp_path_factory):
-        return _hub(tmp_path_factory).require("voice_activity")
+        return _hub(tmp_path_factory).required.voice_activity
 
 
 class TranscriberContract:
@@ -58,14 +58,14 @@ class TranscriberContract:
 class TestFasterWhisperTinyEn(TranscriberContract):
     @pytest.fixture(scope="class")
     def transcriber(self, tmp_path_factory):
-        return _hub(tmp_path_factory, transcriber={"model": "tiny.en"}).require("transcriber")
+        return _hub(tmp_path_factory, transcriber={"model": "tiny.en"}).required.transcriber
 
 
 @pytest.mark.slow
 class TestFasterWhisperBase(TranscriberContract):
     @pytest.fixture(scope="class")
     def transcriber(self, tmp_path_factory):
-        return _hub(tmp_path_factory, transcriber={"model": "base"}).require("transcriber")
+        return _hub(tmp_path_factory, transcriber={"model": "base"}).required.transcriber
 
 
 class TextEmbedderContract:
@@ -86,6 +86,6 @@ class TextEmbedderContract:
 class TestMiniLM(TextEmbedderContract):
     @pytest.fixture(scope="class")
     def embedder(self, tmp_path_factory):
-        e = _hub(tmp_path_factory).require("text_embedder")
+        e = _hub(tmp_path_factory).required.text_embedder
         assert e.dim == 384
         return e

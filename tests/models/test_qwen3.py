@@ -44,12 +44,12 @@ def _hub(tmp_path_factory, **roles):
 
 @pytest.fixture(scope="module")
 def embedder(tiny_qwen3, tmp_path_factory):
-    return _hub(tmp_path_factory, text_embedder={"path": str(tiny_qwen3["embedding"])}).require("text_embedder")
+    return _hub(tmp_path_factory, text_embedder={"path": str(tiny_qwen3["embedding"])}).required.text_embedder
 
 
 @pytest.fixture(scope="module")
 def reranker(tiny_qwen3, tmp_path_factory):
-    return _hub(tmp_path_factory, reranker={"path": str(tiny_qwen3["reranker"])}).require("reranker")
+    return _hub(tmp_path_factory, reranker={"path": str(tiny_qwen3["reranker"])}).required.reranker
 
 
 def _unpadded(batch):
@@ -235,9 +235,9 @@ class TestLoading:
 
     def test_registry_builds_the_qwen3_backends(self, tmp_path_factory):
         hub = _hub(tmp_path_factory)
-        assert type(hub.require("text_embedder")) is Qwen3TextEmbedder
-        assert type(hub.require("reranker")) is Qwen3Reranker
-        assert hub.require("reranker").model_name == "Qwen/Qwen3-Reranker-0.6B"
+        assert type(hub.required.text_embedder) is Qwen3TextEmbedder
+        assert type(hub.required.reranker) is Qwen3Reranker
+        assert hub.required.reranker.model_name == "Qwen/Qwen3-Reranker-0.6B"
 
 
 @pytest.mark.parametrize("text,expected", [

@@ -22,14 +22,14 @@ def test_unknown_backend_lists_the_valid_ones():
 
 def test_constructors_are_cheap_and_load_is_lazy(tmp_path):
     hub = ModelHub(ModelsConfig(profile="packaged", cache_dir=tmp_path))
-    transcriber = hub.get("transcriber")
-    assert transcriber is hub.get("transcriber")  # built once, shared
+    transcriber = hub.transcriber
+    assert transcriber is hub.transcriber  # built once, shared
     assert not transcriber.loaded
     assert hub.loaded() == []
-    assert hub.get("describer") is None  # off in the packaged profile
+    assert hub.describer is None  # off in the packaged profile
     with pytest.raises(ConfigError):
-        hub.require("describer")
-    assert not hub.require("reranker").loaded
+        _ = hub.required.describer
+    assert not hub.required.reranker.loaded
 
 
 def test_hub_rejects_unresolved_profile(tmp_path):
@@ -55,7 +55,7 @@ def test_extractive_and_off_turn_the_roles_off(tmp_path):
     config = ModelsConfig(profile="packaged", cache_dir=tmp_path,
                           roles={"answerer": RoleConfig(backend="extractive"), "reranker": RoleConfig(backend="off")})
     hub = ModelHub(config)
-    assert hub.get("answerer") is None and hub.get("reranker") is None
+    assert hub.answerer is None and hub.reranker is None
     rows = {(r["role"], r["profile"]): r for r in report(config)}
     assert rows[("answerer", "full")]["off"] and "answerer = extractive" in rows[("answerer", "full")]["reason"]
 
@@ -67,3 +67,24 @@ def test_override_model_and_missing_path_is_a_clear_error(tmp_path):
     row = rows[("transcriber", "packaged")]
     assert not row["found"]
     assert "nowhere" in row["reason"] and "does not exist" in row["reason"]
+
+
+def test_each_role_is_an_attribute_typed_by_its_protocol(tmp_path):
+    from models.registry import ROLE_NAMES
+    from models.types import (Answerer, Describer, FrameEmbedder, Reranker, TextEmbedder, TextReader, Transcriber,
+                              VoiceDetector)
+
+    protocols = {"voice_activity": VoiceDetector, "transcriber": Transcriber, "text_reader": TextReader,
+                 "frame_embedder": FrameEmbedder, "describer": Describer, "answerer": Answerer,
+                 "text_embedder": TextEmbedder, "reranker": Reranker}
+    assert set(protocols) == set(ROLE_NAMES)  # a new role gets its attribute on ModelHub
+    hub = ModelHub(ModelsConfig(profile="packaged", cache_dir=tmp_path))
+    for role, protocol in protocols.items():
+        model = getattr(hub, role)
+        assert model is hub.get(role)
+        if model is None:  # off in the packaged profile: required names the profile and the role
+            with pytest.raises(ConfigError, match=f"packaged profile has no {role} model"):
+                getattr(hub.required, role)
+        else:
+            assert getattr(hub.required, role) is model and not model.loaded
+            assert isinstance(model, protocol)  # (reads the embedders' dim, which loads them)

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def reader(hub):
-    reader = hub.require("text_reader")
+    reader = hub.required.text_reader
     reader.load()
     return reader
 

@@ -11,7 +11,7 @@ from models.use_embedder import USE_MODEL
 def use():
     hub = ModelHub(ModelsConfig(profile="packaged", roles={"text_embedder": RoleConfig(backend="use-numpy",
                                                                                           model=USE_MODEL)}))
-    return hub.get("text_embedder")
+    return hub.text_embedder
 
 
 def test_found_in_its_wheel_and_normalised(use):

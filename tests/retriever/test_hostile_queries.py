@@ -168,7 +168,7 @@ QUERIES = st.integers(0, 9).flatmap(lambda n: LONG if n == 0 else SHORT)
 @pytest.fixture(scope="module")
 def same_query_embedded_once(indexes, hub):
     """Both engines search the same query: its text vector is computed for the first only."""
-    embedder = hub.get("text_embedder")
+    embedder = hub.text_embedder
     embedder.embed_query = functools.lru_cache(maxsize=2)(embedder.embed_query)
     yield
     del embedder.embed_query
