@@ -88,7 +88,7 @@ def test_vad_sequence_model_finds_what_the_streaming_model_finds(shared_media):
     from models.packaged import _package_dir
 
     audio = decode_audio(shared_media / "audio" / "fr_bonjour_vous_allez_bien.mp3")
-    vad = _hub().require("voice_activity")
+    vad = _hub().required.voice_activity
     ours = vad.speech_regions(audio, 16000)
     streaming = OnnxWrapper(str(_package_dir("silero_vad") / "data" / "silero_vad.onnx"), force_onnx_cpu=True)
     stamps = get_speech_timestamps(torch.from_numpy(audio), streaming, threshold=vad.threshold,
@@ -104,7 +104,7 @@ def test_a_detected_window_is_encoded_once_and_read_the_same(shared_media):
     from indexer.media import decode_audio
     from models import ModelHub, ModelsConfig
 
-    transcriber = ModelHub(ModelsConfig(profile="packaged")).require("transcriber")  # multilingual base
+    transcriber = ModelHub(ModelsConfig(profile="packaged")).required.transcriber  # multilingual base
     jfk = decode_audio(shared_media / "audio" / "en_jfk_inaugural_ask-not.flac")
     plain = transcriber.transcribe(jfk, language="en")
     transcriber.encoder_passes.update(run=0, reused=0)
@@ -123,7 +123,7 @@ def test_a_detected_window_is_encoded_once_and_read_the_same(shared_media):
     original = transcriber.transcribe
     transcriber.transcribe = lambda a, **kw: calls.append(kw.get("language")) or original(a, **kw)
     try:
-        segs = transcribe_speech(audio, _hub().require("voice_activity"), transcriber, SpeechOptions(max_window=15))
+        segs = transcribe_speech(audio, _hub().required.voice_activity, transcriber, SpeechOptions(max_window=15))
     finally:
         del transcriber.transcribe
     assert calls == ["en", "en"] and error_rate(JFK_TEXT + " " + JFK_TEXT, " ".join(s.text for s in segs)) <= 0.15
