@@ -34,8 +34,8 @@ from app import VideoQA  # noqa: E402
 from app.evaluation import load_questions  # noqa: E402
 from models.combined_embedder import COMBINED_WEIGHT  # noqa: E402
 
-WEIGHTS = (1.0, 0.75, 0.6, 0.5, 0.4, 0.25, 0.0)  # MiniLM's share; 1.0 is MiniLM alone, 0.0 USE alone
-FLOORS = (0.1, 0.15, 0.2, 0.25, 0.3)
+WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)  # MiniLM's share; 1.0 is MiniLM alone, 0.0 USE alone
+FLOORS = (0.15, 0.2, 0.25)
 DEFAULT_FLOOR = 0.2
 
 
@@ -55,6 +55,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--set", nargs=2, action="append", required=True, metavar=("QUESTIONS", "INDEX_DIR"),
                         help="a question file and the index of its library (repeatable)")
+    parser.add_argument("--weights", type=lambda v: [float(x) for x in v.split(",")], default=WEIGHTS)
+    parser.add_argument("--floors", type=lambda v: [float(x) for x in v.split(",")], default=FLOORS)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "embedder.json")
     args = parser.parse_args()
 
@@ -74,7 +76,7 @@ def main() -> None:
 
     keyword = run(semantic_weight=0.0, visual_weight=0.0)
     results = []
-    for weight, floor in itertools.product(WEIGHTS, FLOORS):
+    for weight, floor in itertools.product(args.weights, args.floors):
         embedder.weight = weight  # query side only: the index serves every weight
         vectors = run(keyword_weight=0.0, semantic_floor=floor)
         fused = run(semantic_floor=floor)

@@ -24,15 +24,16 @@ def _videoqa(*args: str, config, cwd) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_a_toml_holding_only_the_use_numpy_backend_indexes_and_searches(tmp_path):
+@pytest.mark.parametrize("backend", ["use-numpy", "combined"])
+def test_a_toml_holding_only_a_multilingual_text_embedder_indexes_and_searches(tmp_path, backend):
     config = tmp_path / "videoqa.toml"
-    config.write_text('text_embedder = "use-numpy"\n')
+    config.write_text(f'text_embedder = "{backend}"\n')
     index = ["--index-dir", str(tmp_path / "index")]
     models = _videoqa("models", "--json", *index, config=config, cwd=tmp_path)
     assert models.returncode == 0, models.stderr
     row = next(r for r in json.loads(models.stdout)["roles"]
                if r["role"] == "text_embedder" and r["profile"] == "packaged")
-    assert row["backend"] == "use-numpy" and row["found"], row
+    assert row["backend"] == backend and row["found"], row
     videos = tmp_path / "videos"
     videos.mkdir()
     (videos / "volcano_lecture.mp4").symlink_to(SAMPLE_MEDIA / "volcano_lecture.mp4")
