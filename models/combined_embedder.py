@@ -30,7 +30,8 @@ from models.types import ModelLocation
 __all__ = ["CombinedTextEmbedder", "COMBINED_MODEL", "COMBINED_WEIGHT"]
 
 COMBINED_MODEL = "sentence-transformers+use-numpy"
-# MiniLM's share of the cosine; chosen on the tune split (benchmarks/eval/tune_embedder.py).
+# MiniLM's share of the score. At the default semantic_floor (0.2), 0.25, 0.5 and 0.75 tie on the
+# tune split of the evaluation sets (benchmarks/eval/tune_embedder.py, docs/EVALUATION.md): the middle.
 COMBINED_WEIGHT = 0.5
 
 
