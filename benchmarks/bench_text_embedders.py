@@ -7,7 +7,10 @@
   to ``--documents`` texts, embedded in one call; median of ``--runs`` runs after a warm-up;
 * query embedding (what each search pays): median ms of ``embed_query`` over the 100 questions
   of benchmarks/eval/questions.jsonl and questions_multilingual.jsonl, each run ``--runs`` times;
-* load time, once.
+* load time, once (the first embedder also pays for importing torch).
+
+The embedders take turns within each run, so that a change in the machine's load weighs on
+all of them alike.
 
 Every embedder is built through the model hub as the settings would build it and measured in
 the same run; the ratios are against MiniLM's. Prints a table and writes
@@ -58,28 +61,36 @@ def _questions() -> list[str]:
     return out
 
 
-def bench(backend: str, options: dict, documents: list[str], questions: list[str], runs: int) -> dict:
-    embedder = ModelHub(ModelsConfig(profile="packaged", roles={"text_embedder": RoleConfig(
+def _build(backend: str, options: dict):
+    return ModelHub(ModelsConfig(profile="packaged", roles={"text_embedder": RoleConfig(
         backend=backend, options={"batch_size": 16, **options})})).require("text_embedder")
-    t0 = time.perf_counter()
-    embedder.load()
-    load = time.perf_counter() - t0
-    embedder.embed_documents(documents[:16])  # warm-up
-    doc_seconds = []
-    for _ in range(runs):
+
+
+def bench(embedders: list, documents: list[str], questions: list[str], runs: int) -> list[dict]:
+    """Rounds in turn: in each, every embedder embeds the documents, then every question, so that
+    a machine whose load changes meanwhile weighs on all of them alike."""
+    loads = []
+    for embedder in embedders:
         t0 = time.perf_counter()
-        embedder.embed_documents(documents)
-        doc_seconds.append(time.perf_counter() - t0)
-    query_ms = []
-    for question in questions:
-        embedder.embed_query(question)  # warm for this length
-        for _ in range(runs):
+        embedder.load()
+        loads.append(time.perf_counter() - t0)
+        embedder.embed_documents(documents[:16])  # warm-up
+        embedder.embed_query(questions[0])
+    doc_seconds: list[list[float]] = [[] for _ in embedders]
+    query_ms: list[list[float]] = [[] for _ in embedders]
+    for _ in range(runs):
+        for i, embedder in enumerate(embedders):
             t0 = time.perf_counter()
-            embedder.embed_query(question)
-            query_ms.append((time.perf_counter() - t0) * 1000)
-    return {"model": embedder.model_name, "dim": embedder.dim, "load_s": round(load, 2),
-            "documents_per_s": round(len(documents) / median(doc_seconds), 1),
-            "query_ms_median": round(median(query_ms), 2)}
+            embedder.embed_documents(documents)
+            doc_seconds[i].append(time.perf_counter() - t0)
+        for question in questions:
+            for i, embedder in enumerate(embedders):
+                t0 = time.perf_counter()
+                embedder.embed_query(question)
+                query_ms[i].append((time.perf_counter() - t0) * 1000)
+    return [{"model": e.model_name, "dim": e.dim, "load_s": round(load, 2),
+             "documents_per_s": round(len(documents) / median(secs), 1), "query_ms_median": round(median(ms), 2)}
+            for e, load, secs, ms in zip(embedders, loads, doc_seconds, query_ms)]
 
 
 def main() -> None:
@@ -88,10 +99,9 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=256)
     args = parser.parse_args()
     documents, questions = _documents(args.documents), _questions()
-    rows = []
-    for label, backend, options in EMBEDDERS:
-        row = {"embedder": label, "backend": backend, **bench(backend, options, documents, questions, args.runs)}
-        rows.append(row)
+    embedders = [_build(backend, options) for _, backend, options in EMBEDDERS]
+    rows = [{"embedder": label, "backend": backend, **row}
+            for (label, backend, _), row in zip(EMBEDDERS, bench(embedders, documents, questions, args.runs))]
     base = rows[0]
     for row in rows:
         row["documents_per_s_vs_minilm"] = round(row["documents_per_s"] / base["documents_per_s"], 3)
