@@ -63,7 +63,7 @@ def models_config(settings: Settings, profile: str | None = None) -> ModelsConfi
             "describer": role("describer", **vl),
             "answerer": role("answerer", **vl),
             "text_embedder": role("text_embedder", batch_size=s.embed_batch_size, max_length=s.max_text_tokens,
-                                  dtype=s.dtype),
+                                  dtype=s.dtype, weight=s.text_embedder_weight),
             "reranker": role("reranker", batch_size=s.rerank_batch_size, max_length=s.max_text_tokens,
                              dtype=s.dtype, instruction=s.reranker_instruction),
         },

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from models.base import default_cache_dir
+from models.combined_embedder import COMBINED_WEIGHT
 from models.errors import ConfigError
 from retriever.api import DEFAULT_WEIGHTS
 
@@ -150,7 +151,12 @@ SETTINGS: tuple[Setting, ...] = (
     *_role("answerer", "Answering", group="answers",
            backends=": qwen2.5 (packaged: Qwen2.5-Coder-0.5B-Instruct, text only), "
            "qwen2.5-vl (full) or extractive (the transcript of each video's best moment, no model)"),
-    *_role("text_embedder", "Text vector"),
+    *_role("text_embedder", "Text vector", backends=": sentence-transformers (all-MiniLM-L6-v2, English), use-numpy "
+           "(multilingual Universal Sentence Encoder), combined (both: a weighted sum of their cosines) or "
+           "qwen3-embedding (full)"),
+    S("text_embedder_weight", COMBINED_WEIGHT, float, "With text_embedder combined: MiniLM's share of the text-vector "
+      "score (0 to 1), the multilingual USE's the rest. Applied to the question only: changing it needs no "
+      "re-indexing.", group="models"),
     *_role("reranker", "Reranker", backends=": qwen2.5-reranker (packaged: the answerer's model), qwen3-reranker "
            "(full) or off (the retrieval score decides)", group="answers"),
     S("clip_batch_size", 32, int, "Keyframes per CLIP batch.", group="models"),

@@ -172,6 +172,8 @@ register("text_embedder", "sentence-transformers", "models.sentence_embedder:Sen
 register("text_embedder", "qwen3-embedding", "models.qwen3:Qwen3TextEmbedder", "Qwen/Qwen3-Embedding-0.6B")
 register("text_embedder", "use-numpy", "models.use_embedder:UniversalSentenceEncoder",
          "universal-sentence-encoder-multilingual-3")
+register("text_embedder", "combined", "models.combined_embedder:CombinedTextEmbedder",
+         "sentence-transformers+use-numpy")
 register("reranker", "qwen3-reranker", "models.qwen3:Qwen3Reranker", "Qwen/Qwen3-Reranker-0.6B")
 register("frame_embedder", "open-clip", "models.clip_embedder:ClipFrameEmbedder", "ViT-B-32/laion2b_s34b_b79k")
 register("describer", "qwen2.5-vl", "models.qwen_vl:QwenVLDescriber", "Qwen/Qwen2.5-VL-3B-Instruct")

@@ -188,7 +188,9 @@ class TextEmbedder(Model, Protocol):
         """Return L2-normalised float32 vectors, one row per text."""
 
     def embed_query(self, text: str) -> np.ndarray:
-        """Return the L2-normalised float32 vector of a query (with the query instruction, if any)."""
+        """Return the float32 vector of a query (with the query instruction, if any) whose inner product
+        with a document vector is the score: L2-normalised (a cosine) for one model; the combined
+        embedder's is a weighted sum of cosines."""
 
 
 @runtime_checkable
