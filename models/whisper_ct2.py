@@ -49,7 +49,8 @@ class FasterWhisperTranscriber(LazyModel):
         self.compute_type = compute_type
         self.cpu_threads = cpu_threads
         self._run_lock = threading.Lock()
-        self._kept_encoding: tuple[np.ndarray, object] | None = None
+        self._kept_encodings: list[tuple[np.ndarray, object]] = []  # newest first
+        self.kept_encodings = 8  # 3 MB each with base, 8 MB with large-v3
         self.encoder_passes = {"run": 0, "reused": 0}  # how often the encoder ran, and was spared
 
     def _hf_repo_for(self, model: str) -> str | None:
@@ -77,17 +78,18 @@ class FasterWhisperTranscriber(LazyModel):
         )
         # Detecting the language costs a pass of the encoder over 30 s of audio, as much as
         # transcribing a window's worth of speech does (0.8-1 s with base on 2 cores), and
-        # faster-whisper's transcribe() encodes the same audio again. So the encoder output
-        # of the detection is kept for the transcription that follows it: this model's
-        # encode() returns it when asked for exactly the same features (compared in full,
-        # so anything else is encoded as usual).
+        # faster-whisper's transcribe() encodes the same audio again. So the encoder outputs
+        # of the last few detections are kept for the transcriptions that follow them: this
+        # model's encode() returns one when asked for exactly the same features (compared in
+        # full, so anything else is encoded as usual). A few, not one: an unsure window's
+        # pieces are detected one by one before the window is transcribed.
         plain_encode = model.encode
 
         def encode(features):
-            kept = self._kept_encoding
-            if kept is not None and kept[0].shape == features.shape and np.array_equal(kept[0], features):
-                self.encoder_passes["reused"] += 1
-                return kept[1]
+            for segment, encoding in self._kept_encodings:
+                if segment.shape == features.shape and np.array_equal(segment, features):
+                    self.encoder_passes["reused"] += 1
+                    return encoding
             self.encoder_passes["run"] += 1
             return plain_encode(features)
 
@@ -103,7 +105,8 @@ class FasterWhisperTranscriber(LazyModel):
         # the first 30-s segment exactly as transcribe() will cut it, so that its encoding can be reused
         segment = pad_or_trim(features[:, : min(extractor.nb_max_frames, max(features.shape[-1] - 1, 1))])
         encoding = self._model.encode(segment)
-        self._kept_encoding = (segment, encoding) if keep else None
+        if keep:
+            self._kept_encodings = ([(segment, encoding)] + self._kept_encodings)[: self.kept_encodings]
         tokens = self._model.model.detect_language(encoding)[0]
         return ranked_languages([(token[2:-2], p) for token, p in tokens], languages)
 
@@ -139,7 +142,8 @@ class FasterWhisperTranscriber(LazyModel):
                     if s.text.strip()
                 ]
             finally:
-                self._kept_encoding = None
+                if ranked:  # the encoding made for this call is not wanted again
+                    self._kept_encodings = self._kept_encodings[1:]
         probability = ranked[0][1] if ranked else info.language_probability
         return Transcript(out, info.language, probability, tuple(ranked))
 
