@@ -48,6 +48,28 @@ def language_audio(audio: Any) -> Any:
     return audio
 
 
+class WhisperLanguages:
+    """``detect_language`` and ``language_probabilities`` as every Whisper backend answers them.
+
+    English-only models answer ``en`` without running; the backend supplies
+    ``_detect(audio, languages)``, the ranking for non-empty float32 audio.
+    """
+
+    english_only: bool  # and load(), both from the backend's LazyModel
+
+    def _detect(self, audio: Any, languages: Sequence[str] | None) -> list[tuple[str, float]]:
+        raise NotImplementedError
+
+    def detect_language(self, audio: Any, languages: Sequence[str] | None = None) -> tuple[str, float]:
+        return self.language_probabilities(audio, languages)[0]
+
+    def language_probabilities(self, audio: Any, languages: Sequence[str] | None = None) -> list[tuple[str, float]]:
+        self.load()  # type: ignore[attr-defined]
+        if self.english_only:
+            return [("en", 1.0)]
+        return self._detect(language_audio(audio), languages)
+
+
 def ranked_languages(probabilities: Iterable[tuple[str, float]],
                      languages: Sequence[str] | None = None) -> list[tuple[str, float]]:
     """(language, probability) pairs best first; with ``languages``, only those, renormalised to sum to 1.

@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from models.base import LazyModel, language_audio, ranked_languages
+from models.base import LazyModel, WhisperLanguages, ranked_languages
 from models.types import ModelLocation, Transcript, TranscriptSegment, Word
 
 __all__ = ["FasterWhisperTranscriber", "WHISPER_HF_REPOS"]
@@ -28,7 +28,7 @@ WHISPER_HF_REPOS = {
 }
 
 
-class FasterWhisperTranscriber(LazyModel):
+class FasterWhisperTranscriber(LazyModel, WhisperLanguages):
     """Transcribes one window of audio at a time with fixed decoding settings.
 
     Decoding follows DESIGN.md section 1.4: temperature 0, beam search,
@@ -147,15 +147,7 @@ class FasterWhisperTranscriber(LazyModel):
         probability = ranked[0][1] if ranked else info.language_probability
         return Transcript(out, info.language, probability, tuple(ranked))
 
-    def detect_language(self, audio: np.ndarray, languages: Sequence[str] | None = None) -> tuple[str, float]:
-        return self.language_probabilities(audio, languages)[0]
-
-    def language_probabilities(self, audio: np.ndarray,
-                               languages: Sequence[str] | None = None) -> list[tuple[str, float]]:
-        self.load()
-        if self.english_only:
-            return [("en", 1.0)]
-        audio = language_audio(audio)
+    def _detect(self, audio: np.ndarray, languages: Sequence[str] | None) -> list[tuple[str, float]]:
         with self._run_lock:
             # kept for a transcription of the same audio, which usually follows a detection
             return self._ranked(audio, languages, keep=True)

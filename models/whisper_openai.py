@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from models.base import LazyModel, language_audio, ranked_languages
+from models.base import LazyModel, WhisperLanguages, ranked_languages
 from models.errors import ModelNotFoundError
 from models.types import ModelLocation, Transcript, TranscriptSegment, Word
 
@@ -43,7 +43,7 @@ def checkpoint_name(model: str) -> str:
     return f"{_ALIASES.get(model, model)}.pt"
 
 
-class OpenAIWhisperTranscriber(LazyModel):
+class OpenAIWhisperTranscriber(LazyModel, WhisperLanguages):
     """Transcribes one window of audio at a time with fixed decoding settings.
 
     Decoding follows DESIGN.md section 1.4 as the faster-whisper backend does: temperature 0
@@ -191,15 +191,7 @@ class OpenAIWhisperTranscriber(LazyModel):
         ]
         return Transcript(segments, result.get("language") or language, probability, tuple(ranked))
 
-    def detect_language(self, audio: np.ndarray, languages: Sequence[str] | None = None) -> tuple[str, float]:
-        return self.language_probabilities(audio, languages)[0]
-
-    def language_probabilities(self, audio: np.ndarray,
-                               languages: Sequence[str] | None = None) -> list[tuple[str, float]]:
-        self.load()
-        if self.english_only:
-            return [("en", 1.0)]
-        audio = language_audio(audio)
+    def _detect(self, audio: np.ndarray, languages: Sequence[str] | None) -> list[tuple[str, float]]:
         import torch
 
         with self._run_lock:
