@@ -60,6 +60,13 @@ class WhisperLanguages:
     def _detect(self, audio: Any, languages: Sequence[str] | None) -> list[tuple[str, float]]:
         raise NotImplementedError
 
+    def _begin(self, audio: Any, language: str | None) -> tuple[Any, str | None]:
+        """Before transcribing: the model loaded, the audio as contiguous float32, ``en`` for English-only models."""
+        import numpy as np
+
+        self.load()  # type: ignore[attr-defined]
+        return np.ascontiguousarray(audio, dtype=np.float32), "en" if self.english_only else language
+
     def detect_language(self, audio: Any, languages: Sequence[str] | None = None) -> tuple[str, float]:
         return self.language_probabilities(audio, languages)[0]
 

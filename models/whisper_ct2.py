@@ -112,10 +112,7 @@ class FasterWhisperTranscriber(LazyModel, WhisperLanguages):
 
     def transcribe(self, audio: np.ndarray, *, prompt: str | None = None, language: str | None = None,
                    word_timestamps: bool = False, languages: Sequence[str] | None = None) -> Transcript:
-        self.load()
-        audio = np.ascontiguousarray(audio, dtype=np.float32)
-        if self.english_only:
-            language = "en"
+        audio, language = self._begin(audio, language)
         with self._run_lock:
             ranked: list[tuple[str, float]] = []
             try:

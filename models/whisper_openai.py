@@ -140,10 +140,7 @@ class OpenAIWhisperTranscriber(LazyModel, WhisperLanguages):
 
     def transcribe(self, audio: np.ndarray, *, prompt: str | None = None, language: str | None = None,
                    word_timestamps: bool = False, languages: Sequence[str] | None = None) -> Transcript:
-        self.load()
-        audio = np.ascontiguousarray(audio, dtype=np.float32)
-        if self.english_only:
-            language = "en"
+        audio, language = self._begin(audio, language)
         if audio.size == 0:
             return Transcript([], language, 1.0 if language else 0.0)
         import torch
