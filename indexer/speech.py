@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -53,8 +53,9 @@ def _transcribe_window(audio: np.ndarray, window: Window, language: str | None, 
                        transcriber: Transcriber, opts: SpeechOptions, sample_rate: int, prompt: str | None,
                        fallback: str | None, where: str,
                        ranked: Sequence[tuple[str, float]] | None = None,
-                       ) -> tuple[list[SpeechSegment], str, str | None]:
-    """One window's sentences (the part of ``cut`` it owns), its text and the language it was read in."""
+                       ) -> tuple[list[SpeechSegment], str | None, str | None]:
+    """One window's sentences (the part of ``cut`` it owns), the prompt it leaves for the next window
+    (the end of its text, None without text) and the language it was read in."""
     lo, hi = cut
     segments: list[SpeechSegment] = []
     text = ""
@@ -81,7 +82,7 @@ def _transcribe_window(audio: np.ndarray, window: Window, language: str | None, 
         # Music or noise can make Whisper emit end-of-text with speech still to come.
         log.debug("Whisper stopped at %.1f s with %.1f s of speech left; continuing", reached, rest.speech)
         todo, retried = rest, True
-    return segments, text, language
+    return segments, text[-opts.prompt_chars:] or None, language
 
 
 def transcribe_speech(
@@ -114,10 +115,9 @@ def transcribe_speech(
     windows = plan_windows(regions, opts.max_window, opts.overlap)
     cuts = overlap_cuts(windows)
     guesses: list[LanguageGuess] = []
-    done: dict[int, tuple[list[SpeechSegment], str, str | None]] = {}  # window -> pass-1 result
-    read_in: dict[int, str | None] = {}  # window -> the language pass 1 read it in (before the guard)
-    spoken: Counter[str] = Counter()
-    prompt, previous = None, None  # the text and language of the window read last in pass 1
+    # window -> pass-1 result; such a window was read in its guess's language (before the guard)
+    done: dict[int, tuple[list[SpeechSegment], str | None, str | None]] = {}
+    prompt, previous = None, None  # the prompt and language the window read last in pass 1 leaves
     for i, window in enumerate(windows):
         if opts.language:
             guess, ranked = LanguageGuess(opts.language, 1.0, window.speech), None
@@ -127,33 +127,25 @@ def transcribe_speech(
         sure = is_sure(guess, opts.min_language_probability, opts.min_language_seconds)
         if not sure or (i > 0 and guess.language != guesses[i - 1].language):
             continue  # unsure, or a change of language: pass 2 decides, with the whole file known
-        fallback = spoken.most_common(1)[0][0] if spoken else None
+        fallback = _longest((guesses[j].language, windows[j].speech) for j in done)  # the file's so far
         done[i] = _transcribe_window(audio, window, guess.language, cuts[i], transcriber, opts, sample_rate,
                                      prompt if previous == guess.language and i - 1 in done else None, fallback,
                                      where, ranked)
-        read_in[i] = previous = guess.language
-        prompt = done[i][1][-opts.prompt_chars:] or None
-        spoken[guess.language] += window.speech
+        prompt, previous = done[i][1], guess.language
     plans = assign_languages(audio, windows, transcriber, opts, sample_rate, first=guesses)
-    for parts in plans:
-        for w, language in parts:
-            if language:
-                spoken[language] += w.speech
-    file_language = spoken.most_common(1)[0][0] if spoken else None
+    file_language = _longest((language, w.speech) for parts in plans for w, language in parts)
     segments: list[SpeechSegment] = []
     prompt, previous = None, None
     for i, parts in enumerate(plans):
-        if i in done and len(parts) == 1 and parts[0][1] == read_in[i]:
-            found, text, language = done[i]
+        if i in done and len(parts) == 1 and parts[0][1] == guesses[i].language:
+            found, prompt, previous = done[i]
             segments += found
-            prompt, previous = (text[-opts.prompt_chars:] or None), language
             continue
         for window, language in parts:
-            found, text, language = _transcribe_window(audio, window, language, cuts[i], transcriber, opts,
-                                                       sample_rate, prompt if language == previous else None,
-                                                       file_language, where)
+            found, prompt, previous = _transcribe_window(audio, window, language, cuts[i], transcriber, opts,
+                                                         sample_rate, prompt if language == previous else None,
+                                                         file_language, where)
             segments += found
-            prompt, previous = (text[-opts.prompt_chars:] or None), language
     return segments
 
 
@@ -167,10 +159,15 @@ def sentence_moments(segments: Sequence[SpeechSegment]) -> list[Moment]:
     return [Moment(s.start, s.end, "speech", s.text.strip(), s.language) for s in segments if s.text.strip()]
 
 
+def _longest(spoken: Iterable[tuple[str | None, float]]) -> str | None:
+    """The language with the most seconds among (language, seconds) pairs; None when none has a language."""
+    seconds: Counter[str] = Counter()
+    for language, duration in spoken:
+        if language:
+            seconds[language] += duration
+    return seconds.most_common(1)[0][0] if seconds else None
+
+
 def main_language(segments: Sequence[SpeechSegment]) -> str | None:
     """The language spoken longest, or None without speech."""
-    spoken: Counter[str] = Counter()
-    for s in segments:
-        if s.language:
-            spoken[s.language] += s.end - s.start
-    return spoken.most_common(1)[0][0] if spoken else None
+    return _longest((s.language, s.end - s.start) for s in segments)

@@ -96,8 +96,8 @@ class FasterWhisperTranscriber(LazyModel, WhisperLanguages):
         model.encode = encode
         self._model = model
 
-    def _ranked(self, audio: np.ndarray, languages: Sequence[str] | None, keep: bool) -> list[tuple[str, float]]:
-        """Every language's probability for the first 30 s of ``audio``; ``keep``: keep its encoding."""
+    def _ranked(self, audio: np.ndarray, languages: Sequence[str] | None) -> list[tuple[str, float]]:
+        """Every language's probability for the first 30 s of ``audio``; its encoding is kept (newest first)."""
         from faster_whisper.audio import pad_or_trim
 
         extractor = self._model.feature_extractor
@@ -105,8 +105,7 @@ class FasterWhisperTranscriber(LazyModel, WhisperLanguages):
         # the first 30-s segment exactly as transcribe() will cut it, so that its encoding can be reused
         segment = pad_or_trim(features[:, : min(extractor.nb_max_frames, max(features.shape[-1] - 1, 1))])
         encoding = self._model.encode(segment)
-        if keep:
-            self._kept_encodings = ([(segment, encoding)] + self._kept_encodings)[: self.kept_encodings]
+        self._kept_encodings = ([(segment, encoding)] + self._kept_encodings)[: self.kept_encodings]
         tokens = self._model.model.detect_language(encoding)[0]
         return ranked_languages([(token[2:-2], p) for token, p in tokens], languages)
 
@@ -117,7 +116,7 @@ class FasterWhisperTranscriber(LazyModel, WhisperLanguages):
             ranked: list[tuple[str, float]] = []
             try:
                 if language is None and audio.size:
-                    ranked = self._ranked(audio, languages, keep=True)
+                    ranked = self._ranked(audio, languages)
                     language = ranked[0][0]
                 segments, info = self._model.transcribe(
                     audio,
@@ -146,5 +145,5 @@ class FasterWhisperTranscriber(LazyModel, WhisperLanguages):
 
     def _detect(self, audio: np.ndarray, languages: Sequence[str] | None) -> list[tuple[str, float]]:
         with self._run_lock:
-            # kept for a transcription of the same audio, which usually follows a detection
-            return self._ranked(audio, languages, keep=True)
+            # the encoding is kept for a transcription of the same audio, which usually follows
+            return self._ranked(audio, languages)
