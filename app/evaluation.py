@@ -10,8 +10,9 @@ Questions are JSON lines::
 question whose answer is in no video has ``"answerable": false`` and ``"gold": []``.
 
 Metrics, overall and per category: video R@1 and R@5, MRR (over the top 10), moment@1
-(the top hit is a gold video and the centre of its best moment lies inside a gold span
-of that video) and, with answers, answer accuracy (the normalised answer contains a
+(the top hit is a gold video, the centre of its best moment lies inside a gold span of that
+video, and at least half of the moment does: a title on screen for a whole video does not
+count for the one sentence in its middle) and, with answers, answer accuracy (the normalised answer contains a
 normalised acceptable answer; case, punctuation and articles ignored), ``found`` (the
 answer says the library answers it), ``words`` (the answer's length) and, over the
 unanswerable questions, ``not_found`` (the answer says the library does not answer it;
@@ -22,6 +23,7 @@ vectors only, fused) show what fusion adds.
 from __future__ import annotations
 
 import json
+import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -110,9 +112,12 @@ def hit_metrics(question: Question, hits: Sequence[dict[str, Any]]) -> dict[str,
     if hits and rank == 1 and hits[0]["moments"]:
         top = hits[0]
         best = top["moments"][0]
-        centre = (best["start"] + best["end"]) / 2
-        spans = [g for g in question.gold if video_matches(top["video"], g.video)]
-        if any((g.start is None or g.start <= centre) and (g.end is None or centre <= g.end) for g in spans):
+        start, end = best["start"], best["end"]
+        centre = (start + end) / 2
+        spans = [(-math.inf if g.start is None else g.start, math.inf if g.end is None else g.end)
+                 for g in question.gold if video_matches(top["video"], g.video)]
+        inside = sum(max(0.0, min(end, b) - max(start, a)) for a, b in spans)
+        if any(a <= centre <= b for a, b in spans) and (end <= start or inside >= (end - start) / 2):
             moment = 1.0
     return {"R@1": float(rank == 1), "R@5": float(rank is not None and rank <= 5),
             "MRR": 1.0 / rank if rank else 0.0, "moment@1": moment}

@@ -194,6 +194,7 @@ class VideoQA:
                 options = RetrievalOptions(
                     weights={"keyword": s.keyword_weight, "semantic": s.semantic_weight, "visual": s.visual_weight},
                     fusion=s.fusion, scorer=s.scorer, keyword_norm=s.keyword_norm, semantic_floor=s.semantic_floor,
+                    screen_semantic_weight=s.screen_semantic_weight, moment_keyword_weight=s.moment_keyword_weight,
                     visual_floor=s.visual_floor, visual_ceiling=s.visual_ceiling, vector_index=self.vector_options(),
                     keyword_index=self.keyword_options())
                 self._retriever = Retriever(self.index_dir, self.hub, options)

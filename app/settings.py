@@ -237,6 +237,11 @@ SETTINGS: tuple[Setting, ...] = (
       "rarely pass 0.35.", group="search"),
     S("semantic_floor", 0.2, float, "Cosine at or below which a text vector counts as no match; above it, "
       "cosines are rescaled to (0, 1].", group="search"),
+    S("screen_semantic_weight", 0.5, float, "Text-vector scores of on-screen-text moments are multiplied by "
+      "this (1: counted like speech; 0.5: chosen on the tune split, docs/EVALUATION.md).", group="search"),
+    S("moment_keyword_weight", 0.2, float, "Weight of the keyword channel when choosing a video's moments "
+      "(keyword_weight ranks the videos; with keyword_weight 0 the channel is off for moments too; 0.2: chosen "
+      "on the tune split, docs/EVALUATION.md).", group="search"),
     S("fusion", "sum", str, "How channel scores are fused per video.", ("sum", "rrf"), group="search"),
     S("scorer", "tfidf", str, "Keyword scoring with Whoosh (Tantivy always uses BM25).", ("tfidf", "bm25f"),
       group="search"),

@@ -78,6 +78,12 @@ class RetrievalOptions:
     keyword_norm: str = "query"  # query | top (retriever.keyword.KEYWORD_NORMS)
     candidates: int = 200  # results taken from each channel before fusion
     semantic_floor: float = 0.2  # cosines at or below count as no match; above, rescaled to (0, 1]
+    # Text-vector scores of on-screen-text moments are multiplied by this: a title of three words on
+    # screen for a whole video is, for a sentence embedder, close to many questions (docs/EVALUATION.md).
+    screen_semantic_weight: float = 1.0
+    # The keyword weight when choosing a video's moments (None: as for ranking videos). Lower than for
+    # videos: a sentence sharing the question's words should not win over the one that means it.
+    moment_keyword_weight: float | None = None
     visual_floor: float = 0.15  # CLIP text-image cosines: at or below, no match
     visual_ceiling: float = 0.35  # and this counts as a full match
     moments_per_hit: int = 3
@@ -315,6 +321,9 @@ class Retriever:
         moment_rows = catalog.moments(set(kw_moments) | set(sem_moments))
         frame_rows = catalog.keyframes_by_id(list(vis_frames))
         clock.lap("catalog")
+        if opts.screen_semantic_weight != 1.0:
+            sem_moments = {mid: s * opts.screen_semantic_weight if (row := moment_rows.get(mid)) is not None
+                           and row.kind == "screen" else s for mid, s in sem_moments.items()}
         channels: dict[str, dict[int, float]] = {"keyword": kw_videos, "semantic": {}}
         if self.hub.frame_embedder is not None:
             channels["visual"] = {}
@@ -332,7 +341,10 @@ class Retriever:
 
         per_video: dict[int, list[ScoredMoment]] = {}
         moment_channels = {"keyword": {m: s for m, (_, s) in kw_moments.items()}, "semantic": sem_moments}
-        for mid, score in fuse(moment_channels, opts.weights, "sum").items():
+        moment_weights = dict(opts.weights)
+        if opts.moment_keyword_weight is not None and opts.weights.get("keyword", 1.0) != 0:
+            moment_weights["keyword"] = opts.moment_keyword_weight  # a channel switched off stays off
+        for mid, score in fuse(moment_channels, moment_weights, "sum").items():
             m: Moment | None = moment_rows.get(mid)
             if m is None or m.video_id not in videos or score <= 0:
                 continue

@@ -35,10 +35,12 @@ def _recompute(question, hits):
     moment = 0.0
     if rank == 1 and hits[0]["moments"]:
         m = hits[0]["moments"][0]
-        c = (m["start"] + m["end"]) / 2
-        for g in golds:
-            if hits[0]["video"].endswith("/" + g["video"]) and g.get("start", -1e9) <= c <= g.get("end", 1e9):
-                moment = 1.0
+        c, length = (m["start"] + m["end"]) / 2, m["end"] - m["start"]
+        spans = [(g.get("start", -1e9), g.get("end", 1e9)) for g in golds
+                 if hits[0]["video"].endswith("/" + g["video"])]
+        covered = sum(max(0.0, min(m["end"], b) - max(m["start"], a)) for a, b in spans)
+        if any(a <= c <= b for a, b in spans) and (length <= 0 or covered >= length / 2):
+            moment = 1.0
     return {"R@1": float(rank == 1), "R@5": float(bool(rank) and rank <= 5), "MRR": 1 / rank if rank else 0.0,
             "moment@1": moment}
 
@@ -95,6 +97,20 @@ def test_bad_question_file_names_the_line(settings_env, tmp_path, capsys, monkey
     qfile.write_text(json.dumps(QUESTIONS[0]) + "\n{\"question\": \"no gold\"}\n")
     assert main(["eval", str(qfile)]) != 0
     assert f"{qfile}:2: not a valid question" in capsys.readouterr().err
+
+
+def test_moment_at_1_needs_the_moment_mostly_inside_the_gold():
+    """A title on screen for the whole video has its centre in the middle sentence: that is no citation of it."""
+    from app.evaluation import Gold, Question, hit_metrics
+
+    q = Question(id="q", question="q", gold=[Gold(video="a.mp4", start=8.0, end=12.0)])
+
+    def m1(start, end):
+        return hit_metrics(q, [{"video": "/lib/a.mp4", "moments": [{"start": start, "end": end}]}])["moment@1"]
+
+    assert m1(8.2, 12.1) == 1.0 and m1(9.0, 9.0) == 1.0  # the sentence; a keyframe inside it
+    assert m1(0.0, 22.0) == 0.0  # centre 11 is inside, but 4 s of 22 are
+    assert m1(10.0, 15.0) == 0.0 and m1(6.0, 11.0) == 1.0  # centre outside; centre inside with 3 s of 5
 
 
 def test_answer_normalisation():

@@ -78,3 +78,25 @@ def test_screen_text_off_in_videoqa_toml(screen_videos, settings_env, tmp_path):
     with Catalog(qa.index_dir, readonly=True) as catalog:
         (video,) = catalog.videos()
         assert [m for m in catalog.moments_of(video.id) if m.kind == "screen"] == []
+
+
+def test_screen_semantic_weight_in_videoqa_toml(screen_qa, screen_env, tmp_path):
+    """The setting as docs/SETTINGS.md shows it: only screen moments' text-vector scores are scaled."""
+    from app import VideoQA, load_settings
+
+    toml = tmp_path / "videoqa.toml"
+    toml.write_text("screen_semantic_weight = 0.25\n")
+    scaled = VideoQA(load_settings(env={**screen_env, "VIDEOQA_CONFIG": str(toml)}))
+    assert scaled.settings.screen_semantic_weight == 0.25
+    ratio = 0.25 / screen_qa.settings.screen_semantic_weight
+
+    def moments(qa):
+        (hit,) = [h for h in qa.search("fixing a flat bicycle tire", top_k=5) if h.name == "bicycle_repair.mp4"]
+        return {(m.kind, round(m.start, 2)): m.channels["semantic"] for m in hit.moments}
+
+    before, after = moments(screen_qa), moments(scaled)
+    screen = [key for key in before if key[0] == "screen"]
+    assert screen and before[screen[0]] > 0 and screen[0] in after, (before, after)
+    for key, score in after.items():
+        if key in before:
+            assert score == pytest.approx(before[key] * (ratio if key[0] == "screen" else 1.0)), (key, before, after)
