@@ -174,6 +174,8 @@ register("text_embedder", "use-numpy", "models.use_embedder:UniversalSentenceEnc
          "universal-sentence-encoder-multilingual-3")
 register("text_embedder", "combined", "models.combined_embedder:CombinedTextEmbedder",
          "sentence-transformers+use-numpy")
+register("text_embedder", "by-language", "models.language_embedder:LanguageAwareTextEmbedder",
+         "sentence-transformers|use-numpy")
 register("reranker", "qwen3-reranker", "models.qwen3:Qwen3Reranker", "Qwen/Qwen3-Reranker-0.6B")
 register("frame_embedder", "open-clip", "models.clip_embedder:ClipFrameEmbedder", "ViT-B-32/laion2b_s34b_b79k")
 register("describer", "qwen2.5-vl", "models.qwen_vl:QwenVLDescriber", "Qwen/Qwen2.5-VL-3B-Instruct")
