@@ -65,6 +65,8 @@ class TextEmbedderPair(LazyModel):
         if self._location is None:
             found = [part.locate() for part in self.parts]
             where = "; ".join(f"{part.backend_name}: {loc.source} {loc.path}" for part, loc in zip(self.parts, found))
+            if all(loc.source.startswith("packaged wheel") for loc in found):  # says where, as one model's would
+                where = f"packaged wheels ({where})"
             self._location = ModelLocation(found[0].path, where)
         return self._location
 

@@ -89,11 +89,9 @@ ROLES: tuple[RoleSpec, ...] = (
         "text_embedder",
         "text vectors",
         full=Choice("qwen3-embedding", "Qwen/Qwen3-Embedding-0.6B", "Qwen/Qwen3-Embedding-0.6B"),
-        packaged=Choice(
-            "sentence-transformers",
-            "sentence-transformers/all-MiniLM-L6-v2",
-            "sentence-transformers/all-MiniLM-L6-v2",
-        ),
+        # all-MiniLM-L6-v2 between English question and English moment, the multilingual USE for every
+        # other pair (models/language_embedder.py): English scores as MiniLM alone, cross-lingual as USE.
+        packaged=Choice("by-language", "sentence-transformers|use-numpy"),
     ),
     RoleSpec(
         "reranker",

@@ -50,8 +50,10 @@ def main() -> None:
     for questions, index in args.set:
         qa = VideoQA(index_dir=index, profile=args.profile, text_embedder=args.text_embedder, hub=hub)
         hub = qa.hub  # one set of models for every index
-        for split in ("tune", "test", None):
-            report = evaluate(qa, load_questions(questions, split))
+        every = load_questions(questions)
+        splits = ("tune", "test", None) if any(q.split for q in every) else (None,)  # a set may have none
+        for split in splits:
+            report = evaluate(qa, load_questions(questions, split) if split else every)
             report.pop("questions")
             report["below_best_channel"] = below_best(report)
             name = f"{Path(questions).stem} on {Path(index).name} [{split or 'all'}]"
