@@ -20,7 +20,7 @@ language is embedded by USE alone, a question in another language too.
 
 Which texts are English is decided from the text by py3langid (BSD; its model is inside the
 wheel) restricted to USE's languages, leaning to English: a text is English unless another
-language is named with a probability of at least :data:`OTHER_LANGUAGE_BELOW`, because a
+language is named with a probability of at least :data:`ENGLISH_BELOW`, because a
 short English question taken for another language would lose MiniLM, which is what English
 search is best with. The text decides for transcripts too, rather than Whisper's language:
 on every speech moment of the evaluation indexes the two agree (docs/EVALUATION.md), and
@@ -36,8 +36,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from models.combined_embedder import TextEmbedderPair
+from models.errors import ConfigError
+from models.types import ModelLocation
 
-__all__ = ["LanguageAwareTextEmbedder", "LANGUAGE_AWARE_MODEL", "USE_LANGUAGES", "OTHER_LANGUAGE_BELOW"]
+__all__ = ["LanguageAwareTextEmbedder", "LANGUAGE_AWARE_MODEL", "USE_LANGUAGES", "ENGLISH_BELOW"]
 
 LANGUAGE_AWARE_MODEL = "sentence-transformers|use-numpy"  # the English part | the part for everything else
 # The languages of USE multilingual v3 (Chinese in both scripts is py3langid's "zh"): the candidates.
@@ -46,7 +48,7 @@ USE_LANGUAGES = ("ar", "de", "en", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt
 # question of the evaluation sets and every moment of their indexes (docs/EVALUATION.md): the
 # English texts taken for another language get at most 0.43 (revenue 4.2 million: fr), the
 # non-English ones at least 0.74 (暴雨预警: zh).
-OTHER_LANGUAGE_BELOW = 0.6
+ENGLISH_BELOW = 0.6
 
 _ROOT2 = float(np.sqrt(2.0))
 
@@ -56,20 +58,22 @@ class LanguageAwareTextEmbedder(TextEmbedderPair):
     English, USE's otherwise.
 
     Options: ``english_below`` (the probability another language needs before a text counts as
-    not English; default :data:`OTHER_LANGUAGE_BELOW`), and any option of the parts.
+    not English; default :data:`ENGLISH_BELOW`), and any option of the parts.
     """
 
     backend_name = "by-language"
     separator = "|"
     example = LANGUAGE_AWARE_MODEL
 
-    def __init__(self, model: str | None = None, *, english_below: float = OTHER_LANGUAGE_BELOW, **options: Any):
+    def __init__(self, model: str | None = None, *, english_below: float = ENGLISH_BELOW, **options: Any):
         super().__init__(model, **options)
+        if not 0.0 < float(english_below) <= 1.0:
+            raise ConfigError(f"by-language text embedder: english_below must be in (0, 1], not {english_below}")
         self.english_below = float(english_below)
         self._identifier: Any = None
         self._id_lock = threading.Lock()
 
-    def _load(self, location: Any, device: str) -> None:
+    def _load(self, location: ModelLocation, device: str) -> None:
         from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
         super()._load(location, device)

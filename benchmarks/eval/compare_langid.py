@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _common import write_json  # noqa: E402
 
-from models.language_embedder import OTHER_LANGUAGE_BELOW, USE_LANGUAGES  # noqa: E402
+from models.language_embedder import ENGLISH_BELOW, USE_LANGUAGES  # noqa: E402
 
 EVAL = ROOT / "benchmarks" / "eval"
 OTHER_CATEGORIES = ("zh", "fr", "de", "screen-zh")
@@ -64,8 +64,8 @@ def _identifiers() -> dict[str, Callable[[str], bool]]:
 
         def leaning(text: str) -> bool:
             lang, prob = use.classify(text)
-            return lang == "en" or prob < OTHER_LANGUAGE_BELOW
-        out[f"py3langid, USE's languages, English unless p >= {OTHER_LANGUAGE_BELOW}"] = leaning
+            return lang == "en" or prob < ENGLISH_BELOW
+        out[f"py3langid, USE's languages, English unless p >= {ENGLISH_BELOW}"] = leaning
     try:
         import pycld2
     except ImportError:

@@ -82,3 +82,5 @@ def test_bad_model_or_path_is_a_clear_error():
         _hub(model="sentence-transformers+use-numpy").require("text_embedder")
     with pytest.raises(ConfigError, match="text_embedder_path"):
         _hub(path="/tmp").require("text_embedder")
+    with pytest.raises(ConfigError, match="english_below"):
+        _hub(options={"english_below": 0}).require("text_embedder")
