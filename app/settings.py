@@ -152,7 +152,9 @@ SETTINGS: tuple[Setting, ...] = (
            backends=": qwen2.5 (packaged: Qwen2.5-Coder-0.5B-Instruct, text only), "
            "qwen2.5-vl (full) or extractive (the transcript of each video's best moment, no model)"),
     *_role("text_embedder", "Text vector", backends=": sentence-transformers (all-MiniLM-L6-v2, English), use-numpy "
-           "(multilingual Universal Sentence Encoder), combined (both: a weighted sum of their cosines) or "
+           "(multilingual Universal Sentence Encoder), combined (both: a weighted sum of their cosines), by-language "
+           "(both: MiniLM between English question and English moment, USE for every other pair; the packaged "
+           "default) or "
            "qwen3-embedding (full)"),
     S("text_embedder_weight", COMBINED_WEIGHT, float, "With text_embedder combined: MiniLM's share of the text-vector "
       "score (0 to 1), the multilingual USE's the rest. Applied to the question only: changing it needs no "

@@ -12,7 +12,8 @@ A generated catalog stands in for a large library, written through the real
   words (the lengths videoqa writes: speech grouped into ~10-s moments, a paragraph per
   description). Words are drawn Zipf-like from the all-MiniLM-L6-v2 WordPiece vocabulary
   (about 20k whole English words), with function words mixed in as in speech;
-* one 384-d text vector per moment (the packaged text embedder's size) and one keyframe
+* one 384-d text vector per moment (all-MiniLM-L6-v2's size; the packaged default since issue 13,
+  ``by-language``, writes 1408-d ones) and one keyframe
   with a 512-d image vector per moment (CLIP ViT-B-32's size), drawn around 2,000 random
   centres so that neighbours exist, as in real embeddings.
 

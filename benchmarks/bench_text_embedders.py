@@ -1,4 +1,4 @@
-"""Cost of the packaged text embedders, real weights: MiniLM, multilingual USE and the two combined.
+"""Cost of the packaged text embedders, real weights: MiniLM, multilingual USE, and the two joined.
 
     python benchmarks/bench_text_embedders.py [--runs 5] [--documents 256]
 
@@ -8,6 +8,10 @@
 * query embedding (what each search pays): median ms of ``embed_query`` over the 100 questions
   of benchmarks/eval/questions.jsonl and questions_multilingual.jsonl, each run ``--runs`` times;
 * load time, once (the first embedder also pays for importing torch).
+
+The documents are English (and so are most questions): the by-language embedder runs both
+models and the language identifier on them, its dearest case; a moment in another language
+costs it USE alone.
 
 The embedders take turns within each run, so that a change in the machine's load weighs on
 all of them alike.
@@ -41,6 +45,7 @@ EMBEDDERS = (
     ("MiniLM (sentence-transformers)", "sentence-transformers", {}),
     ("USE multilingual (use-numpy)", "use-numpy", {}),
     ("combined (MiniLM + USE)", "combined", {}),
+    ("by-language (MiniLM | USE)", "by-language", {}),
 )
 
 

@@ -27,7 +27,7 @@ from models.base import LazyModel
 from models.errors import ConfigError
 from models.types import ModelLocation
 
-__all__ = ["CombinedTextEmbedder", "COMBINED_MODEL", "COMBINED_WEIGHT"]
+__all__ = ["TextEmbedderPair", "CombinedTextEmbedder", "COMBINED_MODEL", "COMBINED_WEIGHT"]
 
 COMBINED_MODEL = "sentence-transformers+use-numpy"
 # MiniLM's share of the score. At the default semantic_floor (0.2), 0.25, 0.5 and 0.75 tie on the
@@ -35,31 +35,60 @@ COMBINED_MODEL = "sentence-transformers+use-numpy"
 COMBINED_WEIGHT = 0.5
 
 
-class CombinedTextEmbedder(LazyModel):
-    """Text vectors of several embedders whose inner product is a weighted sum of cosines.
-
-    Options: ``weight`` (the first part's share of the score, 0 to 1; the second part gets the
-    rest), and any option of the parts (each takes the ones it has).
-    """
+class TextEmbedderPair(LazyModel):
+    """Two text embedder backends run as one, their model name the parts' backends joined by
+    :attr:`separator`; each part built the way the hub builds that backend alone. Subclasses say how
+    the parts' vectors are laid out in the one space (``dim``, ``embed_documents``, ``embed_query``)."""
 
     role = "text_embedder"
-    backend_name = "combined"
+    separator = "+"
+    example = COMBINED_MODEL
 
-    def __init__(self, model: str | None = None, *, weight: float = COMBINED_WEIGHT, path: str | None = None,
-                 device: str = "auto", cache_dir: Any = None, hf_repo: str | None = None, **options: Any):
+    def __init__(self, model: str | None = None, *, path: str | None = None, device: str = "auto",
+                 cache_dir: Any = None, hf_repo: str | None = None, **options: Any):
         super().__init__(model, path=path, device=device, cache_dir=cache_dir, hf_repo=hf_repo)
         if path:
-            raise ConfigError("text_embedder_path names one model's weights; the combined text embedder finds "
-                              "each part's own (set no path, or choose a single backend)")
-        names = [n.strip() for n in self.model_name.split("+")]
+            raise ConfigError(f"text_embedder_path names one model's weights; the {self.backend_name} text embedder "
+                              "finds each part's own (set no path, or choose a single backend)")
+        names = [n.strip() for n in self.model_name.split(self.separator)]
         if len(names) != 2 or not all(names) or self.backend_name in names:
-            raise ConfigError(f"combined text embedder: model {self.model_name!r} must name two text embedder "
-                              f"backends joined by '+', e.g. {COMBINED_MODEL!r}")
+            raise ConfigError(f"{self.backend_name} text embedder: model {self.model_name!r} must name two text "
+                              f"embedder backends joined by {self.separator!r}, e.g. {self.example!r}")
         from models.hub import ModelHub, ModelsConfig, RoleConfig
 
         # Each part exactly as the hub builds that backend alone: its default model, its options.
         self.parts = [ModelHub(ModelsConfig(profile="packaged", device=device, cache_dir=self.cache_dir, roles={
             self.role: RoleConfig(backend=name, options=dict(options))})).require(self.role) for name in names]
+
+    def locate(self) -> ModelLocation:
+        """Where each part's weights are; the first part's folder stands for the pair."""
+        if self._location is None:
+            found = [part.locate() for part in self.parts]
+            where = "; ".join(f"{part.backend_name}: {loc.source} {loc.path}" for part, loc in zip(self.parts, found))
+            if all(loc.source.startswith("packaged wheel") for loc in found):  # says where, as one model's would
+                where = f"packaged wheels ({where})"
+            self._location = ModelLocation(found[0].path, where)
+        return self._location
+
+    def _load(self, location: ModelLocation, device: str) -> None:
+        for part in self.parts:
+            part.load()
+
+    def info(self) -> dict[str, Any]:
+        return {**super().info(), "parts": [part.info() for part in self.parts]}
+
+
+class CombinedTextEmbedder(TextEmbedderPair):
+    """Text vectors of two embedders whose inner product is a weighted sum of cosines.
+
+    Options: ``weight`` (the first part's share of the score, 0 to 1; the second part gets the
+    rest), and any option of the parts (each takes the ones it has).
+    """
+
+    backend_name = "combined"
+
+    def __init__(self, model: str | None = None, *, weight: float = COMBINED_WEIGHT, **options: Any):
+        super().__init__(model, **options)  # named options, not kw: the hub then passes every option on
         self.weight = weight
 
     @property
@@ -73,18 +102,6 @@ class CombinedTextEmbedder(LazyModel):
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"combined text embedder: weight must be between 0 and 1, not {value}")
         self._weights = (value, 1.0 - value)
-
-    def locate(self) -> ModelLocation:
-        """Where each part's weights are; the first part's folder stands for the pair."""
-        if self._location is None:
-            found = [part.locate() for part in self.parts]
-            where = "; ".join(f"{part.backend_name}: {loc.source} {loc.path}" for part, loc in zip(self.parts, found))
-            self._location = ModelLocation(found[0].path, where)
-        return self._location
-
-    def _load(self, location: ModelLocation, device: str) -> None:
-        for part in self.parts:
-            part.load()
 
     @property
     def dim(self) -> int:
@@ -105,4 +122,4 @@ class CombinedTextEmbedder(LazyModel):
         return np.ascontiguousarray(np.concatenate(vecs), dtype=np.float32)
 
     def info(self) -> dict[str, Any]:
-        return {**super().info(), "weight": self.weight, "parts": [part.info() for part in self.parts]}
+        return {**super().info(), "weight": self.weight}

@@ -89,11 +89,9 @@ ROLES: tuple[RoleSpec, ...] = (
         "text_embedder",
         "text vectors",
         full=Choice("qwen3-embedding", "Qwen/Qwen3-Embedding-0.6B", "Qwen/Qwen3-Embedding-0.6B"),
-        packaged=Choice(
-            "sentence-transformers",
-            "sentence-transformers/all-MiniLM-L6-v2",
-            "sentence-transformers/all-MiniLM-L6-v2",
-        ),
+        # all-MiniLM-L6-v2 between English question and English moment, the multilingual USE for every
+        # other pair (models/language_embedder.py): English scores as MiniLM alone, cross-lingual as USE.
+        packaged=Choice("by-language", "sentence-transformers|use-numpy"),
     ),
     RoleSpec(
         "reranker",
@@ -174,6 +172,8 @@ register("text_embedder", "use-numpy", "models.use_embedder:UniversalSentenceEnc
          "universal-sentence-encoder-multilingual-3")
 register("text_embedder", "combined", "models.combined_embedder:CombinedTextEmbedder",
          "sentence-transformers+use-numpy")
+register("text_embedder", "by-language", "models.language_embedder:LanguageAwareTextEmbedder",
+         "sentence-transformers|use-numpy")
 register("reranker", "qwen3-reranker", "models.qwen3:Qwen3Reranker", "Qwen/Qwen3-Reranker-0.6B")
 register("frame_embedder", "open-clip", "models.clip_embedder:ClipFrameEmbedder", "ViT-B-32/laion2b_s34b_b79k")
 register("describer", "qwen2.5-vl", "models.qwen_vl:QwenVLDescriber", "Qwen/Qwen2.5-VL-3B-Instruct")

@@ -190,7 +190,8 @@ class TextEmbedder(Model, Protocol):
     def embed_query(self, text: str) -> np.ndarray:
         """Return the float32 vector of a query (with the query instruction, if any) whose inner product
         with a document vector is the score: L2-normalised (a cosine) for one model; the combined
-        embedder's is a weighted sum of cosines."""
+        embedder's is a weighted sum of cosines, the by-language embedder's one model's cosine or the
+        other's, by the languages of question and document."""
 
 
 @runtime_checkable

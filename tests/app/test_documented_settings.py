@@ -24,7 +24,7 @@ def _videoqa(*args: str, config, cwd) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["use-numpy", "combined"])
+@pytest.mark.parametrize("backend", ["use-numpy", "combined", "by-language"])
 def test_a_toml_holding_only_a_multilingual_text_embedder_indexes_and_searches(tmp_path, backend):
     config = tmp_path / "videoqa.toml"
     config.write_text(f'text_embedder = "{backend}"\n')

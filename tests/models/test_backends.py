@@ -86,6 +86,16 @@ class TextEmbedderContract:
 class TestMiniLM(TextEmbedderContract):
     @pytest.fixture(scope="class")
     def embedder(self, tmp_path_factory):
-        e = _hub(tmp_path_factory).required.text_embedder
+        e = _hub(tmp_path_factory, text_embedder={"backend": "sentence-transformers"}).required.text_embedder
         assert e.dim == 384
+        return e
+
+
+class TestPackagedTextEmbedder(TextEmbedderContract):
+    """The packaged default: MiniLM between English texts, USE otherwise (models/language_embedder.py)."""
+
+    @pytest.fixture(scope="class")
+    def embedder(self, tmp_path_factory):
+        e = _hub(tmp_path_factory).required.text_embedder
+        assert e.backend_name == "by-language" and e.dim == 384 + 2 * 512
         return e
