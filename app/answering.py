@@ -68,11 +68,13 @@ class Candidate:
     method: str = "extractive"  # extractive | generative | extractive-fallback (the answerer's cited nothing)
     generated: str = ""  # what the answerer wrote, when it wrote something
     evidence: str = ""  # the labelled lines of the cited moments (what the reranker reads with the answer)
+    decline_p: float | None = None  # the answerer's P of declining, where it reports one (QwenAnswerer)
 
     def to_dict(self) -> dict[str, Any]:
         return {"video": self.video, "name": self.name, "answer": self.answer, "score": round(self.score, 6),
                 "retrieval_score": round(self.retrieval_score, 6), "method": self.method,
                 **({"generated": self.generated} if self.generated else {}),
+                **({"decline_p": round(self.decline_p, 6)} if self.decline_p is not None else {}),
                 "citations": [c.to_dict() for c in self.citations]}
 
 
@@ -246,6 +248,7 @@ def answer_events(question: str, hits: Sequence[Hit], answerer: Answerer | None,
             fallback.method, fallback.generated = "extractive-fallback", generated
             candidate = fallback
         if candidate is not None:
+            candidate.decline_p = getattr(answerer, "last_decline_p", None)
             candidates.append(candidate)
     reranked = reranker is not None and bool(candidates)
     if reranked:

@@ -177,6 +177,10 @@ SETTINGS: tuple[Setting, ...] = (
       "the answerer says, for every top video, that its lines do not answer it. With the packaged model it finds "
       "every unanswerable question of the evaluation set, but loses some answers that the extractive fallback "
       "gets right (docs/EVALUATION.md).", group="answers"),
+    S("decline_gate", 0.0, float, "Packaged answerer: the probability (0-1) of beginning \"not in the library\" "
+      "at which it says a video's lines do not answer the question; below it that reply cannot begin and it "
+      "answers from the lines. 0: greedy decoding chooses (the 0.5B model then declines for lines that do "
+      "answer); above 1: it never declines.", group="answers"),
     S("reranker_instruction", "Given a web search query, retrieve relevant passages that answer the query", str,
       "The reranker's task instruction.", group="answers"),
     S("language", None, str, "Spoken language code (en, de, zh, ...) of every video; unset: detected per "
