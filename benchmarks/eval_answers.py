@@ -31,15 +31,18 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.answering import _DECLINED  # noqa: E402
+from app.answering import _DECLINED, repeats_question  # noqa: E402
 from app.evaluation import answer_correct, load_questions  # noqa: E402
 
 EVAL = ROOT / "benchmarks" / "eval"
 
 
 def questions(category: str) -> list:
+    """The fact questions and the unanswerable ones, taken in turn (a run cut short holds both kinds)."""
     facts = [q for q in load_questions(EVAL / "questions.jsonl") if q.category == category and q.answers]
-    return facts + load_questions(EVAL / "questions_unanswerable.jsonl")
+    none = load_questions(EVAL / "questions_unanswerable.jsonl")
+    turns = [q for pair in zip(facts, none) for q in pair]
+    return turns + facts[len(none):] + none[len(facts):]
 
 
 def run(args: argparse.Namespace) -> None:
@@ -67,9 +70,13 @@ def run(args: argparse.Namespace) -> None:
             if name == "generative" and candidates:
                 # What each candidate becomes when its answerer declines: its video's extractive answer.
                 fallback = {c.video: c for c in map(_extractive, answer.hits) if c is not None}
-                scores = qa.hub.reranker.score(q.question, [_document(fallback[c["video"]]) for c in candidates])
-                for c, s in zip(candidates, scores):
-                    c.update(fallback_answer=fallback[c["video"]].answer, fallback_score=round(float(s), 6))
+                todo = [c for c in candidates if c["method"] == "generative"]  # the others are their fallback
+                scores = qa.hub.reranker.score(q.question, [_document(fallback[c["video"]]) for c in todo]) \
+                    if todo else []
+                for c in candidates:
+                    c.update(fallback_answer=fallback[c["video"]].answer, fallback_score=c["score"])
+                for c, s in zip(todo, scores):
+                    c["fallback_score"] = round(float(s), 6)
             row = {"n": n, "id": q.id, "split": q.split, "answerer": name, "answerable": q.answerable,
                    "question": q.question, "answer": answer.answer, "method": answer.method, "found": answer.found,
                    "score": round(win.score, 4) if win and name == "generative" else None,
@@ -88,14 +95,16 @@ def _declined(c: dict, gate: float) -> bool:
 
 def rechoose(row: dict, acceptable: list[str], gate: float, threshold: float, declined_rule: bool) -> dict:
     """The answer the answer step gives with these settings, from the candidates a run recorded:
-    a candidate that declines becomes its video's extractive answer (and its reranker score);
+    a candidate that declines (or only repeats the question) becomes its video's extractive
+    answer (and its reranker score);
     the winner has the best reranker score times retrieval score (the packaged reranker)."""
     if row["answerer"] != "generative":
         return row
     cands = []
     for c in row["candidates"]:
         declined = _declined(c, gate)
-        if declined and "fallback_answer" in c:
+        repeats = c["method"] == "generative" and repeats_question(c["answer"], row["question"])
+        if (declined or repeats) and "fallback_answer" in c:
             c = {**c, "answer": c["fallback_answer"], "score": c["fallback_score"]}
         cands.append({**c, "declined": declined})
     if not cands:
@@ -114,6 +123,7 @@ def summary(args: argparse.Namespace) -> None:
     print("|---|---:|---:|---|---|---:|---:|---:|---:|---:|")
     runs = [("extractive", None, None, False)] + [("generative", g, t, d) for g in args.gate
                                                    for t in args.threshold for d in (False, True)]
+    tune = {}
     for name, gate, t, declined in runs:
         rows = [rechoose(r, acceptable.get(r["id"], []), gate, t, declined) if name == "generative" else r
                 for r in latest.values() if r["answerer"] == name]
@@ -124,9 +134,20 @@ def summary(args: argparse.Namespace) -> None:
             acc = sum(bool(r["correct"]) and r["found"] for r in facts) / len(facts) if facts else float("nan")
             said = [r["words"] for r in facts if r["found"]]
             words = statistics.median(said) if said else float("nan")
+            not_found = sum(not r["found"] for r in none) / len(none) if none else float("nan")
+            if part == "tune":
+                tune[(name, gate, t, declined)] = (acc, words, not_found)
             print(f"| {name} | {'-' if gate is None else gate} | {'-' if t is None else t} | "
                   f"{'-' if name == 'extractive' else ('yes' if declined else 'no')} | {part} | {len(facts)} | "
                   f"{acc:.3f} | {words:.0f} | {len(none)} | {sum(not r['found'] for r in none)} |")
+    # Chosen on tune alone: both targets met (accuracy at least the extractive answer's, at most 30
+    # words, at least 80% not found), then the most accurate, then the most not found.
+    floor = tune[runs[0]][0]
+    meets = [k for k, (acc, words, nf) in tune.items() if k[0] == "generative" and acc >= floor and words <= 30
+             and nf >= 0.8]
+    best = max(meets or [k for k in tune if k[0] == "generative"], key=lambda k: (tune[k][0], tune[k][2]))
+    print(f"\nchosen on tune ({'both targets met' if meets else 'no setting meets both'}): decline_gate "
+          f"{best[1]}, answer_threshold {best[2]}, not_found_when_declined {best[3]}")
 
 
 def main() -> None:
