@@ -80,3 +80,18 @@ def test_decline_gate_from_a_file_holding_only_that_line(tmp_path, settings_env)
     qa = VideoQA(load_settings(config=toml, env=env))
     assert qa.settings.decline_gate == 0.35
     assert qa.hub.required.answerer.decline_gate == 0.35  # built, not loaded: the option reaches the answerer
+
+
+def test_an_answer_that_only_repeats_the_question_falls_back():
+    from app.answering import _generated_candidate, context_of, repeats_question
+
+    question = "which planet from the sun is the earth?"
+    assert repeats_question("Earth.", question) and repeats_question("The Earth", question)
+    assert not repeats_question("The third.", question) and not repeats_question("", question)
+    hit = _hit()
+    hit.moments = [ScoredMoment(14.0, 19.0, "speech", "Earth is the third planet from the Sun, and it has one moon.",
+                                0.9, {})]
+    context = context_of(hit)
+    assert _generated_candidate(hit, "Earth. [00:14–00:19]", context, question) is None  # its video's line instead
+    kept = _generated_candidate(hit, "The third. [00:14–00:19]", context, question)
+    assert kept is not None and kept.answer == "The third." and kept.citations[0].start == 14.0
