@@ -206,8 +206,9 @@ class QwenAnswerer(LazyModel):
     """Short answers from labelled lines, ending with the label of the line used; streamed token by token.
 
     Options: ``max_answer_tokens`` (the longest answer, tokens), ``dtype``, ``decline_gate``
-    (P of beginning "not in the library" at which it declines: :class:`DeclineGate`; 0 leaves the
-    choice to greedy decoding), ``min_new_tokens`` (benchmarks force the answer length with it).
+    (P of beginning "not in the library" at which it declines: :class:`DeclineGate`; the
+    setting's default; 0 leaves the choice to greedy decoding), ``min_new_tokens`` (benchmarks
+    force the answer length with it).
     After each answer ``last_decline_p`` holds that probability (benchmarks record it).
     """
 
@@ -215,7 +216,7 @@ class QwenAnswerer(LazyModel):
     backend_name = "qwen2.5"
 
     def __init__(self, model: str | None = None, *, max_answer_tokens: int = 48, dtype: str = "auto",
-                 decline_gate: float = 0.0, min_new_tokens: int = 0, **kw):
+                 decline_gate: float = 0.5, min_new_tokens: int = 0, **kw):
         super().__init__(model, **kw)
         self.max_answer_tokens = max(1, int(max_answer_tokens))
         self.dtype = dtype
