@@ -5,8 +5,8 @@
   them; the packaged Qwen2.5-Coder-0.5B reads text only). A candidate cites the labels it
   names that were in its context (:func:`cited_moments`) and whose lines share a word
   with the answer (:func:`supporting`); one that cites nothing valid, is supported by no
-  line, or says the lines do not answer, falls back to the extractive answer of its video
-  and says so in its ``method``.
+  line, says the lines do not answer, or only repeats the question (:func:`repeats_question`),
+  falls back to the extractive answer of its video and says so in its ``method``.
 * ``answerer = "extractive"`` (or no answerer): each video's candidate is the transcript
   of its best moment.
 * The reranker scores each (question, candidate with its evidence) pair; the best wins (the
@@ -30,8 +30,8 @@ from indexer.schema import format_span
 from models.types import Answerer, Clip, Reranker
 from retriever import Hit, ScoredMoment
 
-__all__ = ["Citation", "Candidate", "Answer", "AnswerEvent", "extractive_answer", "answer_events",
-           "context_of", "cited_moments", "supporting", "all_declined", "NOTHING_FOUND", "NOT_ANSWERED"]
+__all__ = ["Citation", "Candidate", "Answer", "AnswerEvent", "extractive_answer", "answer_events", "context_of",
+           "cited_moments", "supporting", "repeats_question", "all_declined", "NOTHING_FOUND", "NOT_ANSWERED"]
 
 NOTHING_FOUND = "Nothing in the library answers this question."
 NOT_ANSWERED = "The library does not answer this question. The closest moments:"
@@ -65,14 +65,16 @@ class Candidate:
     score: float  # the reranker's score when there is a reranker, else the retrieval score
     citations: list[Citation] = field(default_factory=list)
     retrieval_score: float = 0.0
-    method: str = "extractive"  # extractive | generative | extractive-fallback (the answerer's cited nothing)
+    method: str = "extractive"  # extractive | generative | extractive-fallback (the answerer's was not kept)
     generated: str = ""  # what the answerer wrote, when it wrote something
     evidence: str = ""  # the labelled lines of the cited moments (what the reranker reads with the answer)
+    decline_p: float | None = None  # the answerer's P of declining, where it reports one (QwenAnswerer)
 
     def to_dict(self) -> dict[str, Any]:
         return {"video": self.video, "name": self.name, "answer": self.answer, "score": round(self.score, 6),
                 "retrieval_score": round(self.retrieval_score, 6), "method": self.method,
                 **({"generated": self.generated} if self.generated else {}),
+                **({"decline_p": round(self.decline_p, 6)} if self.decline_p is not None else {}),
                 "citations": [c.to_dict() for c in self.citations]}
 
 
@@ -185,11 +187,19 @@ def _answer_text(generated: str) -> str:
     return " ".join(text.split()).strip(" ,;:-–")
 
 
-def _generated_candidate(hit: Hit, generated: str, context: str) -> Candidate | None:
-    """A candidate from the answerer's text, or None when it cites nothing valid or declines."""
+def repeats_question(answer: str, question: str) -> bool:
+    """Whether an answer only repeats words of its question ("Earth." to "which planet from the sun
+    is the earth?"): it says nothing the question did not, so its video's line says more."""
+    words = _words(answer)
+    return bool(words) and words <= _words(question)
+
+
+def _generated_candidate(hit: Hit, generated: str, context: str, question: str = "") -> Candidate | None:
+    """A candidate from the answerer's text, or None when it cites nothing valid, declines, or only
+    repeats the question."""
     text = _answer_text(generated)
     cited = supporting(text, cited_moments(generated, hit, context), hit)
-    if not cited or not text or _DECLINED.search(generated):
+    if not cited or not text or _DECLINED.search(generated) or repeats_question(text, question):
         return None
     return Candidate(hit.video, hit.name, text, hit.score, _cited(hit, cited), hit.score, "generative", generated,
                      _lines(cited))
@@ -241,11 +251,12 @@ def answer_events(question: str, hits: Sequence[Hit], answerer: Answerer | None,
             pieces.append(piece)
             yield AnswerEvent("token", video=hit.video, text=piece)
         generated = "".join(pieces).strip()
-        candidate = _generated_candidate(hit, generated, context)
+        candidate = _generated_candidate(hit, generated, context, question)
         if candidate is None and fallback is not None:
             fallback.method, fallback.generated = "extractive-fallback", generated
             candidate = fallback
         if candidate is not None:
+            candidate.decline_p = getattr(answerer, "last_decline_p", None)
             candidates.append(candidate)
     reranked = reranker is not None and bool(candidates)
     if reranked:

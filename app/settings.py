@@ -172,13 +172,16 @@ SETTINGS: tuple[Setting, ...] = (
     S("max_new_tokens", 256, int, "Longest description or answer generated (tokens).", group="models"),
     S("describe_window", 0.0, float, "Also describe each window of this many seconds (0: the whole video "
       "only), so visual content gets timestamps.", group="descriptions"),
-    S("answer_threshold", 0.2, float, "Reranker score (0-1) the best answer needs; below it the answer is that "
+    S("answer_threshold", 0.0, float, "Reranker score (0-1) the best answer needs; below it the answer is that "
       "the library does not answer the question, with the closest moments (ask --json: found false). 0: always "
-      "answer. Not used without a reranker.", group="answers"),
-    S("not_found_when_declined", False, bool, "Also answer that the library does not answer the question when "
-      "the answerer says, for every top video, that its lines do not answer it. With the packaged model it finds "
-      "every unanswerable question of the evaluation set, but loses some answers that the extractive fallback "
-      "gets right (docs/EVALUATION.md).", group="answers"),
+      "answer (the packaged reranker's scores do not tell answered from unanswered questions; 0.2 lost right "
+      "answers: docs/EVALUATION.md). Not used without a reranker.", group="answers"),
+    S("not_found_when_declined", True, bool, "Also answer that the library does not answer the question when "
+      "the answerer declines for every top video (see decline_gate).", group="answers"),
+    S("decline_gate", 0.5, float, "Packaged answerer: the probability (0-1) of beginning \"not in the library\" "
+      "at which it declines for a video's lines; below it that reply cannot begin and it answers from the "
+      "lines. 0: greedy decoding chooses (the 0.5B model then declines for lines that do answer); above 1: it "
+      "never declines. Chosen on the tune split of docs/EVALUATION.md.", group="answers"),
     S("reranker_instruction", "Given a web search query, retrieve relevant passages that answer the query", str,
       "The reranker's task instruction.", group="answers"),
     S("language", None, str, "Spoken language code (en, de, zh, ...) of every video; unset: detected per "

@@ -2,13 +2,17 @@
 
 Asks the fact questions of an evaluation set (``--category``, default speech-fact) and the
 questions no video answers (``questions_unanswerable.jsonl``) through ``VideoQA.ask`` twice:
-with the packaged default answerer and reranker, and with ``answerer = "extractive"`` and no
-reranker (the answer before them). One JSON line per question and answerer is appended to
-``--out`` as it is done (a run can be stopped and resumed: questions already there are
-skipped), with every candidate and its reranker and retrieval scores, so that the winner and
-found/not-found can be read off for any ``answer_threshold`` afterwards: ``--summary`` prints
-the table for ``--threshold`` values, on the questions with odd and even line numbers apart
-(tune on one, report on the other), choosing the winner as the answer step does.
+with the packaged answerer and reranker, and with ``answerer = "extractive"`` and no reranker
+(the answer before them). One JSON line per question and answerer is appended to ``--out`` as
+it is done (a run can be stopped and resumed: questions already there are skipped).
+
+The generative run never lets the answerer decline (``decline_gate`` above 1) and records, for
+every candidate, its P of declining (``decline_p``), its reranker and retrieval scores, and the
+reranker's score of its video's extractive answer (what the candidate becomes when it declines).
+So the winner and found/not-found are read off afterwards for any ``decline_gate``,
+``answer_threshold`` and ``not_found_when_declined``, choosing as the answer step does:
+``--summary`` prints the table for the questions' ``split`` (tune, test) and all (choose on
+tune, report test).
 
     python benchmarks/eval_answers.py --index-dir /tmp/videoqa-eval-index [--out FILE] [--summary]
 """
@@ -27,18 +31,22 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.answering import _DECLINED  # noqa: E402
+from app.answering import _DECLINED, repeats_question  # noqa: E402
 from app.evaluation import answer_correct, load_questions  # noqa: E402
 
 EVAL = ROOT / "benchmarks" / "eval"
 
 
 def questions(category: str) -> list:
+    """The fact questions and the unanswerable ones, taken in turn (a run cut short holds both kinds)."""
     facts = [q for q in load_questions(EVAL / "questions.jsonl") if q.category == category and q.answers]
-    return facts + load_questions(EVAL / "questions_unanswerable.jsonl")
+    none = load_questions(EVAL / "questions_unanswerable.jsonl")
+    turns = [q for pair in zip(facts, none) for q in pair]
+    return turns + facts[len(none):] + none[len(facts):]
 
 
 def run(args: argparse.Namespace) -> None:
+    from app.answering import _document, _extractive
     from app.qa import VideoQA
     from app.settings import load_settings
 
@@ -47,9 +55,9 @@ def run(args: argparse.Namespace) -> None:
     if out.exists():
         done = {(r["id"], r["answerer"]) for r in map(json.loads, out.read_text().splitlines())}
     base = load_settings(env={}).replace(index_dir=args.index_dir, profile="packaged", device="cpu")
-    variants = {"generative": VideoQA(base), "extractive": VideoQA(base.replace(answerer="extractive",
-                                                                                reranker="off"))}
-    variants["generative"].settings = variants["generative"].settings.replace(answer_threshold=0.0)
+    variants = {"generative": VideoQA(base.replace(answer_threshold=0.0, decline_gate=2.0,
+                                                   not_found_when_declined=False)),
+                "extractive": VideoQA(base.replace(answerer="extractive", reranker="off"))}
     for n, q in enumerate(questions(args.category), 1):
         for name, qa in variants.items():
             if (q.id, name) in done:
@@ -58,56 +66,88 @@ def run(args: argparse.Namespace) -> None:
             answer = qa.ask(q.question)
             seconds = time.perf_counter() - t0
             win = answer.candidates[0] if answer.candidates else None
-            row = {"n": n, "id": q.id, "answerer": name, "answerable": q.answerable, "question": q.question,
-                   "answer": answer.answer, "method": answer.method, "found": answer.found,
+            candidates = [c.to_dict() for c in answer.candidates]
+            if name == "generative" and candidates:
+                # What each candidate becomes when its answerer declines: its video's extractive answer.
+                fallback = {c.video: c for c in map(_extractive, answer.hits) if c is not None}
+                todo = [c for c in candidates if c["method"] == "generative"]  # the others are their fallback
+                scores = qa.hub.reranker.score(q.question, [_document(fallback[c["video"]]) for c in todo]) \
+                    if todo else []
+                for c in candidates:
+                    c.update(fallback_answer=fallback[c["video"]].answer, fallback_score=c["score"])
+                for c, s in zip(todo, scores):
+                    c["fallback_score"] = round(float(s), 6)
+            row = {"n": n, "id": q.id, "split": q.split, "answerer": name, "answerable": q.answerable,
+                   "question": q.question, "answer": answer.answer, "method": answer.method, "found": answer.found,
                    "score": round(win.score, 4) if win and name == "generative" else None,
                    "correct": answer_correct(answer.answer, q.answers) if q.answerable else None,
-                   "words": len(answer.answer.split()), "seconds": round(seconds, 1),
-                   "candidates": [c.to_dict() for c in answer.candidates]}
+                   "words": len(answer.answer.split()), "seconds": round(seconds, 1), "candidates": candidates}
             with out.open("a") as fh:
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
             print(f"{q.id:<22} {name:<10} {seconds:5.1f}s {answer.method:<28} {answer.answer[:70]!r}", flush=True)
 
 
-def _rechoose(row: dict, acceptable: list[str]) -> dict:
-    """The winner as the answer step now chooses it (P("yes") times the retrieval score, for the
-    packaged reranker) from the candidates a run recorded: its answer, words, score, correctness."""
-    cands = row["candidates"]
-    if row["answerer"] != "generative" or not cands:
+def _declined(c: dict, gate: float) -> bool:
+    """Whether the answerer declines for this candidate's video with ``decline_gate`` = gate."""
+    p = c.get("decline_p")
+    return (p is not None and 0 < gate <= p) or bool(_DECLINED.search(c.get("generated", "")))
+
+
+def rechoose(row: dict, acceptable: list[str], gate: float, threshold: float, declined_rule: bool) -> dict:
+    """The answer the answer step gives with these settings, from the candidates a run recorded:
+    a candidate that declines (or only repeats the question) becomes its video's extractive
+    answer (and its reranker score);
+    the winner has the best reranker score times retrieval score (the packaged reranker)."""
+    if row["answerer"] != "generative":
         return row
+    cands = []
+    for c in row["candidates"]:
+        declined = _declined(c, gate)
+        repeats = c["method"] == "generative" and repeats_question(c["answer"], row["question"])
+        if (declined or repeats) and "fallback_answer" in c:
+            c = {**c, "answer": c["fallback_answer"], "score": c["fallback_score"]}
+        cands.append({**c, "declined": declined})
+    if not cands:
+        return {**row, "found": False}
     win = max(cands, key=lambda c: c["score"] * c["retrieval_score"])
-    declined = all(c["method"] == "extractive-fallback" and _DECLINED.search(c.get("generated", "")) for c in cands)
+    found = win["score"] >= threshold and not (declined_rule and all(c["declined"] for c in cands))
     return {**row, "answer": win["answer"], "score": win["score"], "words": len(win["answer"].split()),
-            "correct": answer_correct(win["answer"], acceptable) if row["answerable"] else None,
-            "all_declined": declined}
+            "correct": answer_correct(win["answer"], acceptable) if row["answerable"] else None, "found": found}
 
 
 def summary(args: argparse.Namespace) -> None:
     acceptable = {q.id: q.answers for q in questions(args.category)}
     latest = {(r["id"], r["answerer"]): r for r in map(json.loads, Path(args.out).read_text().splitlines())}
-    rows = [_rechoose(r, acceptable.get(r["id"], [])) for r in latest.values()]
-    print("| answerer | threshold | declined: not found | part | fact n | accuracy | median words | "
-          "unanswerable n | found false |")
-    print("|---|---:|---|---|---:|---:|---:|---:|---:|")
-    runs = [("extractive", None, False)] + [("generative", t, False) for t in args.threshold] + \
-        [("generative", t, True) for t in args.threshold[:1]]
-    for name, t, declined in runs:
-        for part in ("odd", "even", "all"):
-            sel = [r for r in rows if r["answerer"] == name and
-                   (part == "all" or (r["n"] % 2 == 1) == (part == "odd"))]
-
-            def found(r, t=t, declined=declined):
-                if t is None:
-                    return r["found"]
-                return r["found"] and r["score"] >= t and not (declined and r.get("all_declined"))
-
+    print("| answerer | decline_gate | answer_threshold | not_found_when_declined | split | fact n | accuracy | "
+          "median words | unanswerable n | found false |")
+    print("|---|---:|---:|---|---|---:|---:|---:|---:|---:|")
+    runs = [("extractive", None, None, False)] + [("generative", g, t, d) for g in args.gate
+                                                   for t in args.threshold for d in (False, True)]
+    tune = {}
+    for name, gate, t, declined in runs:
+        rows = [rechoose(r, acceptable.get(r["id"], []), gate, t, declined) if name == "generative" else r
+                for r in latest.values() if r["answerer"] == name]
+        for part in ("tune", "test", "all"):
+            sel = [r for r in rows if part == "all" or r.get("split") == part]
             facts = [r for r in sel if r["answerable"]]
             none = [r for r in sel if not r["answerable"]]
-            acc = sum(bool(r["correct"]) and found(r) for r in facts) / len(facts) if facts else float("nan")
-            words = statistics.median(r["words"] for r in facts if found(r)) if facts else float("nan")
-            flag = "yes" if declined else "no"
-            print(f"| {name} | {'-' if t is None else t} | {flag} | {part} | {len(facts)} | {acc:.3f} | "
-                  f"{words:.0f} | {len(none)} | {sum(not found(r) for r in none)} |")
+            acc = sum(bool(r["correct"]) and r["found"] for r in facts) / len(facts) if facts else float("nan")
+            said = [r["words"] for r in facts if r["found"]]
+            words = statistics.median(said) if said else float("nan")
+            not_found = sum(not r["found"] for r in none) / len(none) if none else float("nan")
+            if part == "tune":
+                tune[(name, gate, t, declined)] = (acc, words, not_found)
+            print(f"| {name} | {'-' if gate is None else gate} | {'-' if t is None else t} | "
+                  f"{'-' if name == 'extractive' else ('yes' if declined else 'no')} | {part} | {len(facts)} | "
+                  f"{acc:.3f} | {words:.0f} | {len(none)} | {sum(not r['found'] for r in none)} |")
+    # Chosen on tune alone: both targets met (accuracy at least the extractive answer's, at most 30
+    # words, at least 80% not found), then the most accurate, then the most not found.
+    floor = tune[runs[0]][0]
+    meets = [k for k, (acc, words, nf) in tune.items() if k[0] == "generative" and acc >= floor and words <= 30
+             and nf >= 0.8]
+    best = max(meets or [k for k in tune if k[0] == "generative"], key=lambda k: (tune[k][0], tune[k][2]))
+    print(f"\nchosen on tune ({'both targets met' if meets else 'no setting meets both'}): decline_gate "
+          f"{best[1]}, answer_threshold {best[2]}, not_found_when_declined {best[3]}")
 
 
 def main() -> None:
@@ -116,8 +156,9 @@ def main() -> None:
     parser.add_argument("--category", default="speech-fact")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "eval_answers.jsonl"))
     parser.add_argument("--summary", action="store_true", help="Only print the table of what --out holds.")
-    parser.add_argument("--threshold", type=lambda v: [float(x) for x in v.split(",")],
-                        default=[0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
+    floats = lambda v: [float(x) for x in v.split(",")]  # noqa: E731
+    parser.add_argument("--threshold", type=floats, default=[0.0, 0.2], help="answer_threshold values")
+    parser.add_argument("--gate", type=floats, default=[0.3, 0.5, 0.7, 0.9, 2.0], help="decline_gate values")
     args = parser.parse_args()
     if args.summary:
         summary(args)

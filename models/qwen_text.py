@@ -32,8 +32,8 @@ from models.qwen3 import Qwen3Reranker, strip_think
 from models.streaming import stream_generate
 from models.types import Clip, ModelLocation
 
-__all__ = ["QwenAnswerer", "QwenYesNoReranker", "ANSWER_SYSTEM", "EXAMPLES", "NOT_FOUND", "answer_messages",
-           "convert_gguf", "unload_all"]
+__all__ = ["QwenAnswerer", "DeclineGate", "QwenYesNoReranker", "ANSWER_SYSTEM", "EXAMPLES", "NOT_FOUND",
+           "answer_messages", "convert_gguf", "unload_all"]
 
 log = logging.getLogger(__name__)
 
@@ -171,22 +171,58 @@ def _load_shared(path: Path, device: str, dtype_name: str) -> tuple[Any, Any, th
         return _SHARED[key]
 
 
+class DeclineGate:
+    """A logits processor that decides at the answer's first token whether the model declines.
+
+    It reads P(the reply begins with :data:`NOT_FOUND`) there (``p``). At ``gate`` or above, the
+    reply is that phrase, written out whole; below it, the phrase cannot begin, and the model
+    answers from its lines. The 0.5B model's own greedy choice declines whenever that token
+    leads, even at low probability, and so declined for lines that state the answer
+    (docs/EVALUATION.md); a gate makes the choice a threshold that can be measured.
+    """
+
+    def __init__(self, prompt_length: int, first_ids: list[int], reply_ids: list[int], gate: float):
+        self.prompt_length = prompt_length
+        self.first_ids = first_ids  # first tokens of the phrase ("not", "Not")
+        self.reply_ids = reply_ids  # the whole reply when declining, then end of turn
+        self.gate = gate
+        self.p: float | None = None
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        step = input_ids.shape[1] - self.prompt_length
+        if step == 0:
+            self.p = float(scores.float().softmax(-1)[:, self.first_ids].sum(-1).max())
+        if self.p is not None and self.p >= self.gate:
+            forced = self.reply_ids[min(step, len(self.reply_ids) - 1)]
+            keep = scores[:, forced].clone()
+            scores[:] = float("-inf")
+            scores[:, forced] = keep
+        elif step == 0:
+            scores[:, self.first_ids] = float("-inf")
+        return scores
+
+
 class QwenAnswerer(LazyModel):
     """Short answers from labelled lines, ending with the label of the line used; streamed token by token.
 
-    Options: ``max_answer_tokens`` (the longest answer, tokens), ``dtype``,
-    ``min_new_tokens`` (benchmarks force the answer length with it).
+    Options: ``max_answer_tokens`` (the longest answer, tokens), ``dtype``, ``decline_gate``
+    (P of beginning "not in the library" at which it declines: :class:`DeclineGate`; the
+    setting's default; 0 leaves the choice to greedy decoding), ``min_new_tokens`` (benchmarks
+    force the answer length with it).
+    After each answer ``last_decline_p`` holds that probability (benchmarks record it).
     """
 
     role = "answerer"
     backend_name = "qwen2.5"
 
     def __init__(self, model: str | None = None, *, max_answer_tokens: int = 48, dtype: str = "auto",
-                 min_new_tokens: int = 0, **kw):
+                 decline_gate: float = 0.5, min_new_tokens: int = 0, **kw):
         super().__init__(model, **kw)
         self.max_answer_tokens = max(1, int(max_answer_tokens))
         self.dtype = dtype
+        self.decline_gate = float(decline_gate)
         self.min_new_tokens = min_new_tokens
+        self.last_decline_p: float | None = None
 
     def _load(self, location: ModelLocation, device: str) -> None:
         folder = prepared_path(location, self.cache_dir, self.role)
@@ -207,9 +243,22 @@ class QwenAnswerer(LazyModel):
             kwargs = dict(**inputs, max_new_tokens=self.max_answer_tokens, min_new_tokens=self.min_new_tokens,
                           do_sample=False, temperature=None, top_p=None, top_k=None,
                           pad_token_id=self._tokenizer.pad_token_id)
+            gate = None
             if not self.min_new_tokens:
                 kwargs.update(stop_strings=["\n"], tokenizer=self._tokenizer)  # one line is the whole answer
+                if self.decline_gate > 0:
+                    gate = self._gate(inputs["input_ids"].shape[1])
+                    kwargs["logits_processor"] = [gate]
             yield from stream_generate(self._model, self._tokenizer, kwargs)
+            self.last_decline_p = gate.p if gate else None
+
+    def _gate(self, prompt_length: int) -> DeclineGate:
+        tok = self._tokenizer
+        first = sorted({tok.encode(v, add_special_tokens=False)[0] for v in (NOT_FOUND, NOT_FOUND.capitalize())})
+        eos = self._model.generation_config.eos_token_id
+        end = eos[0] if isinstance(eos, (list, tuple)) else (eos if eos is not None else tok.eos_token_id)
+        return DeclineGate(prompt_length, first, [*tok.encode(f"{NOT_FOUND}.", add_special_tokens=False), end],
+                           self.decline_gate)
 
     def answer(self, question: str, context: str, clip: Clip | None = None) -> str:
         return strip_think("".join(self.stream(question, context, clip)))

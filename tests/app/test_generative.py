@@ -203,11 +203,15 @@ def test_all_declined_needs_every_candidate_to_decline():
 def test_not_found_when_declined_from_a_file_holding_only_that_line(generative_qa, generative_env, tmp_path):
     from app import VideoQA, load_settings
 
-    toml = tmp_path / "videoqa.toml"
-    toml.write_text("not_found_when_declined = true\n")
-    qa = VideoQA(load_settings(config=toml, env=generative_env), hub=generative_qa.hub)
-    assert qa.settings.not_found_when_declined is True
-    # The bicycle video says to clean the chain, not how to shorten it: the model declines.
-    answer = qa.ask("how do I shorten a bicycle chain?")
+    # On by default: the bicycle video says to clean the chain, not how to shorten it, and the
+    # model's P of declining passes the default decline_gate for every top video.
+    question = "how do I shorten a bicycle chain?"
+    answer = generative_qa.ask(question)
     assert not answer.found and answer.closest, answer.to_dict()
-    assert all(c.method == "extractive-fallback" for c in answer.candidates)
+    assert all(c.method == "extractive-fallback" and c.decline_p >= generative_qa.settings.decline_gate
+               for c in answer.candidates)
+    toml = tmp_path / "videoqa.toml"
+    toml.write_text("not_found_when_declined = false\n")
+    qa = VideoQA(load_settings(config=toml, env=generative_env), hub=generative_qa.hub)
+    assert qa.settings.not_found_when_declined is False
+    assert qa.ask(question).found  # the closest line is given as the answer instead

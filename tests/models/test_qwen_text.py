@@ -69,7 +69,20 @@ def test_real_answer_is_short_right_and_cites_the_line(real_qwen):
 @pytest.mark.slow
 def test_real_answerer_declines_what_the_lines_do_not_say(real_qwen):
     answerer, _ = real_qwen
-    assert "not in the library" in answerer.answer("who won the chess tournament in Oslo?", SOLAR).lower()
+    gate = answerer.decline_gate
+    try:
+        answerer.decline_gate = 0.0  # the model's own greedy choice
+        assert "not in the library" in answerer.answer("who won the chess tournament in Oslo?", SOLAR).lower()
+        answerer.decline_gate = 2.0  # never declines, but measures its P of declining
+        answerer.answer("who won the chess tournament in Oslo?", SOLAR)
+        unsaid = answerer.last_decline_p
+        answerer.answer("which planet has rings?", SOLAR)
+        said = answerer.last_decline_p
+    finally:
+        answerer.decline_gate = gate
+    # The signal the decline gate reads: far likelier for what the lines do not say. (Here it is
+    # about 0.5, at the default gate: docs/EVALUATION.md shows how close the two kinds come.)
+    assert unsaid > said + 0.2
 
 
 @pytest.mark.slow
