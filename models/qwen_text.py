@@ -209,7 +209,8 @@ class QwenAnswerer(LazyModel):
     (P of beginning "not in the library" at which it declines: :class:`DeclineGate`; the
     setting's default; 0 leaves the choice to greedy decoding), ``min_new_tokens`` (benchmarks
     force the answer length with it).
-    After each answer ``last_decline_p`` holds that probability (benchmarks record it).
+    After each answer ``last_decline_p`` holds that probability for the thread that asked
+    (benchmarks and candidates record it; the web page may answer several questions at once).
     """
 
     role = "answerer"
@@ -222,7 +223,7 @@ class QwenAnswerer(LazyModel):
         self.dtype = dtype
         self.decline_gate = float(decline_gate)
         self.min_new_tokens = min_new_tokens
-        self.last_decline_p: float | None = None
+        self._per_thread = threading.local()
 
     def _load(self, location: ModelLocation, device: str) -> None:
         folder = prepared_path(location, self.cache_dir, self.role)
@@ -251,6 +252,15 @@ class QwenAnswerer(LazyModel):
                     kwargs["logits_processor"] = [gate]
             yield from stream_generate(self._model, self._tokenizer, kwargs)
             self.last_decline_p = gate.p if gate else None
+
+    @property
+    def last_decline_p(self) -> float | None:
+        """P of declining measured for this thread's last answer (None without a gate)."""
+        return getattr(self._per_thread, "decline_p", None)
+
+    @last_decline_p.setter
+    def last_decline_p(self, value: float | None) -> None:
+        self._per_thread.decline_p = value
 
     def _gate(self, prompt_length: int) -> DeclineGate:
         tok = self._tokenizer
