@@ -88,9 +88,11 @@ def test_ask_reranks_one_candidate_per_video(full_indexed, monkeypatch, capsys):
 def test_streaming_answer_events(full_indexed):
     from app import VideoQA, load_settings
 
-    # Random-weight vectors rank videos at random: the keyword channel, weighted fully here, puts
-    # the video that says "rings" first, so a candidate has transcript lines and gets scored.
-    qa = VideoQA(load_settings(env={**full_indexed, "VIDEOQA_KEYWORD_WEIGHT": "1.0"}))
+    # Random-weight vectors rank videos and moments at random: the keyword channel, weighted fully
+    # here for both, puts the video that says "rings" first with that line among its moments, so a
+    # candidate has transcript lines and gets scored.
+    qa = VideoQA(load_settings(env={**full_indexed, "VIDEOQA_KEYWORD_WEIGHT": "1.0",
+                                    "VIDEOQA_MOMENT_KEYWORD_WEIGHT": "1.0"}))
     events = list(qa.ask_stream("which planet has rings"))
     kinds = [e.kind for e in events]
     assert kinds[-1] == "final" and "candidate" in kinds and "token" in kinds and "scored" in kinds
