@@ -22,16 +22,14 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tune_fusion import KEYS, ROOT, _mean, _metrics, _never_worse  # noqa: E402
+from tuning import QuestionSets, add_set_argument  # noqa: E402
+from tune_fusion import ROOT  # noqa: E402
 
-from app import VideoQA  # noqa: E402
-from app.evaluation import load_questions  # noqa: E402
 from models.combined_embedder import COMBINED_WEIGHT  # noqa: E402
 
 WEIGHTS = (1.0, 0.75, 0.5, 0.25, 0.0)  # MiniLM's share; 1.0 is MiniLM alone, 0.0 USE alone
@@ -39,79 +37,34 @@ FLOORS = (0.15, 0.2, 0.25)
 DEFAULT_FLOOR = 0.2
 
 
-def _split_scores(rows: list[dict], sets: list[str]) -> dict:
-    out = {}
-    for name in sets:
-        for split in ("tune", "test"):
-            part = [r for r in rows if r["set"] == name and r["split"] == split]
-            out.update({f"{name} {split} {k}": _mean(part, k) for k in KEYS})
-    for split in ("tune", "test"):
-        part = [r for r in rows if r["split"] == split]
-        out.update({f"all {split} {k}": _mean(part, k) for k in KEYS})
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--set", nargs=2, action="append", required=True, metavar=("QUESTIONS", "INDEX_DIR"),
-                        help="a question file and the index of its library (repeatable)")
+    add_set_argument(parser)
     parser.add_argument("--weights", type=lambda v: [float(x) for x in v.split(",")], default=WEIGHTS)
     parser.add_argument("--floors", type=lambda v: [float(x) for x in v.split(",")], default=FLOORS)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "embedder.json")
     args = parser.parse_args()
 
-    sets = [Path(path).stem for path, _ in args.set]
-    questions = {Path(path).stem: load_questions(path) for path, _ in args.set}
-    indexes = {Path(path).stem: index for path, index in args.set}
-    base = VideoQA(index_dir=indexes[sets[0]], profile="packaged", text_embedder="combined")
-    embedder = base.hub.require("text_embedder")
-
-    def run(**changes) -> list[dict]:
-        """Every set searched on its own index with the settings changed as given."""
-        rows = []
-        for name, qs in questions.items():
-            qa = VideoQA(base.settings.replace(index_dir=indexes[name], **changes), hub=base.hub)
-            rows += [{**row, "set": name} for row in _metrics(qa, qs)]
-        return rows
-
-    keyword = run(semantic_weight=0.0, visual_weight=0.0)
+    sets = QuestionSets(args.set, profile="packaged", text_embedder="combined")
+    embedder = sets.base.hub.require("text_embedder")
+    keyword = sets.run(semantic_weight=0.0, visual_weight=0.0)
     results = []
     for weight, floor in itertools.product(args.weights, args.floors):
         embedder.weight = weight  # query side only: the index serves every weight
-        vectors = run(keyword_weight=0.0, semantic_floor=floor)
-        fused = run(semantic_floor=floor)
-        row: dict = {"weight": weight, "floor": floor}
-        row.update({f"fused {k}": v for k, v in _split_scores(fused, sets).items()})
-        row.update({f"vectors {k}": v for k, v in _split_scores(vectors, sets).items()})
-        channels = {"keyword": keyword, "vectors": vectors}
-        for name in sets:
-            for split in ("tune", "test"):
-                pick = [r for r in fused if r["set"] == name]
-                row[f"{name} {split} worse than a channel"] = _never_worse(
-                    pick, {c: [r for r in rows if r["set"] == name] for c, rows in channels.items()}, split)
+        vectors = sets.run(keyword_weight=0.0, semantic_floor=floor)
+        fused = sets.run(semantic_floor=floor)
+        row: dict = {"weight": weight, "floor": floor, **sets.variant(fused, vectors, keyword)}
         results.append(row)
-        print(f"w {weight:<4} floor {floor:<4} | " + " | ".join(
-            f"{name} fused tune {row[f'fused {name} tune R@1']:.3f}/{row[f'fused {name} tune moment@1']:.3f}"
-            f" test {row[f'fused {name} test R@1']:.3f}/{row[f'fused {name} test moment@1']:.3f}"
-            f" vec test {row[f'vectors {name} test R@1']:.3f}/{row[f'vectors {name} test moment@1']:.3f}"
-            f" worse {row[f'{name} tune worse than a channel'] or '-'}"
-            f"/{row[f'{name} test worse than a channel'] or '-'}"
-            for name in sets), flush=True)
+        print(f"w {weight:<4} floor {floor:<4} | " + sets.summary(row, vectors_test=True), flush=True)
 
     def rank(r: dict) -> tuple:
-        worse = sum(len(r[f"{name} tune worse than a channel"]) for name in sets)
-        return (r["fused all tune R@1"] + r["fused all tune moment@1"], -worse, -abs(r["floor"] - DEFAULT_FLOOR),
-                -abs(r["weight"] - COMBINED_WEIGHT))
+        return (r["fused all tune R@1"] + r["fused all tune moment@1"], -sets.tune_worse(r),
+                -abs(r["floor"] - DEFAULT_FLOOR), -abs(r["weight"] - COMBINED_WEIGHT))
 
     chosen = max(results, key=rank)
     print("chosen on tune:", {k: chosen[k] for k in ("weight", "floor")})
-    for split in ("tune", "test"):
-        print(f"keyword alone, {split}: " + " ".join(
-            f"{name} {k} {_mean([r for r in keyword if r['set'] == name and r['split'] == split], k):.3f}"
-            for name in sets for k in KEYS))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"variants": results, "chosen": chosen, "sets": sets,
-                                    "questions": {n: len(q) for n, q in questions.items()}}, indent=1))
+    sets.print_keyword_alone(keyword)
+    sets.write(args.out, results, chosen)
 
 
 if __name__ == "__main__":

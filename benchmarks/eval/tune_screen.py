@@ -22,17 +22,13 @@ benchmarks/results/screen_weight.json.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tune_embedder import _split_scores  # noqa: E402
-from tune_fusion import KEYS, ROOT, _mean, _metrics, _never_worse  # noqa: E402
-
-from app import VideoQA  # noqa: E402
-from app.evaluation import load_questions  # noqa: E402
+from tuning import QuestionSets, add_set_argument  # noqa: E402
+from tune_fusion import ROOT  # noqa: E402
 
 # The first value of each stage is the behaviour before: screen moments like speech, and moments
 # ranked with the keyword weight that ranks videos.
@@ -41,68 +37,38 @@ STAGES = (("screen_semantic_weight", (1.0, 0.7, 0.5, 0.25, 0.0)), ("moment_keywo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--set", nargs=2, action="append", required=True, metavar=("QUESTIONS", "INDEX_DIR"),
-                        help="a question file and the index of its library (repeatable)")
+    add_set_argument(parser)
     parser.add_argument("--profile", default="packaged")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "screen_weight.json")
     args = parser.parse_args()
 
-    sets = [Path(path).stem for path, _ in args.set]
-    questions = {Path(path).stem: load_questions(path) for path, _ in args.set}
-    indexes = {Path(path).stem: index for path, index in args.set}
-    base = VideoQA(index_dir=indexes[sets[0]], profile=args.profile)
-
-    def run(**changes) -> list[dict]:
-        """Every set searched on its own index with the settings changed as given."""
-        rows = []
-        for name, qs in questions.items():
-            qa = VideoQA(base.settings.replace(index_dir=indexes[name], **changes), hub=base.hub)
-            rows += [{**row, "set": name} for row in _metrics(qa, qs)]
-        return rows
-
-    keyword = run(semantic_weight=0.0, visual_weight=0.0)
+    sets = QuestionSets(args.set, profile=args.profile)
+    keyword = sets.run(semantic_weight=0.0, visual_weight=0.0)
     chosen_values = {name: values[0] for name, values in STAGES}
     results = []
     for name, values in STAGES:
         stage = []
         for value in values:
             setting = {**chosen_values, name: value}
-            vectors = run(**setting, keyword_weight=0.0)
-            fused = run(**setting)
-            row: dict = {**setting, "stage": name}
-            row.update({f"fused {k}": v for k, v in _split_scores(fused, sets).items()})
-            row.update({f"vectors {k}": v for k, v in _split_scores(vectors, sets).items()})
-            for s in sets:
-                channels = {c: [r for r in rows if r["set"] == s] for c, rows in
-                            (("keyword", keyword), ("vectors", vectors))}
-                for split in ("tune", "test"):
-                    row[f"{s} {split} worse than a channel"] = _never_worse(
-                        [r for r in fused if r["set"] == s], channels, split)
+            vectors = sets.run(**setting, keyword_weight=0.0)
+            fused = sets.run(**setting)
+            row: dict = {**setting, "stage": name, **sets.variant(fused, vectors, keyword)}
             row["misses"] = sorted(f"{r['set']}:{r['id']}:{'R' if not r['R@1'] else 'm'}" for r in fused
                                    if not (r["R@1"] and r["moment@1"]))
             stage.append(row)
-            print(f"{name} {value:<4} | " + " | ".join(
-                f"{s} fused tune {row[f'fused {s} tune R@1']:.3f}/{row[f'fused {s} tune moment@1']:.3f}"
-                f" test {row[f'fused {s} test R@1']:.3f}/{row[f'fused {s} test moment@1']:.3f}"
-                f" worse {row[f'{s} tune worse than a channel'] or '-'}"
-                f"/{row[f'{s} test worse than a channel'] or '-'}" for s in sets), flush=True)
+            print(f"{name} {value:<4} | " + sets.summary(row), flush=True)
             print("   misses:", " ".join(row["misses"]) or "-", flush=True)
 
         def rank(r: dict, name: str = name, first: float = values[0]) -> tuple:
-            worse = sum(len(r[f"{s} tune worse than a channel"]) for s in sets)
-            return (r["fused all tune R@1"] + r["fused all tune moment@1"], -worse, -abs(r[name] - first))
+            return (r["fused all tune R@1"] + r["fused all tune moment@1"], -sets.tune_worse(r),
+                    -abs(r[name] - first))
 
         chosen_values[name] = max(stage, key=rank)[name]
         print(f"chosen on tune: {name} = {chosen_values[name]}", flush=True)
         results += stage
     chosen = next(r for r in reversed(results) if all(r[n] == v for n, v in chosen_values.items()))
-    for split in ("tune", "test"):
-        print(f"keyword alone, {split}: " + " ".join(
-            f"{s} {k} {_mean([r for r in keyword if r['set'] == s and r['split'] == split], k):.3f}"
-            for s in sets for k in KEYS))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"variants": results, "chosen": chosen, "sets": sets,
-                                    "questions": {n: len(q) for n, q in questions.items()}}, indent=1))
+    sets.print_keyword_alone(keyword)
+    sets.write(args.out, results, chosen)
 
 
 if __name__ == "__main__":

@@ -25,14 +25,19 @@ def combined():
     return _hub(batch_size=8).require("text_embedder")
 
 
-def test_parts_are_the_packaged_backends_built_as_the_hub_builds_them(combined):
-    assert combined.model_name == "sentence-transformers+use-numpy" and not combined.loaded
-    minilm, use = combined.parts
+@pytest.mark.parametrize("backend, model, dim", [("combined", "sentence-transformers+use-numpy", 384 + 512),
+                                                 ("by-language", "sentence-transformers|use-numpy", 384 + 2 * 512)])
+def test_parts_are_the_packaged_backends_built_as_the_hub_builds_them(backend, model, dim):
+    """Both pairs (models.combined_embedder.TextEmbedderPair) build their parts the same way."""
+    pair = ModelHub(ModelsConfig(profile="packaged", roles={"text_embedder": RoleConfig(
+        backend=backend, options={"batch_size": 8})})).require("text_embedder")
+    assert pair.model_name == model and not pair.loaded
+    minilm, use = pair.parts
     assert minilm.backend_name == "sentence-transformers"
     assert minilm.model_name == "sentence-transformers/all-MiniLM-L6-v2"
     assert use.backend_name == "use-numpy" and minilm.batch_size == 8  # the hub's options reach the parts
-    assert "packaged wheel" in combined.locate().source
-    assert combined.dim == 384 + 512
+    assert "packaged wheel" in pair.locate().source
+    assert pair.dim == dim
 
 
 def test_inner_product_is_the_weighted_sum_of_cosines(combined):

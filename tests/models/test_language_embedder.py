@@ -34,16 +34,6 @@ def _questions(name: str) -> list[dict]:
     return [json.loads(line) for line in (EVAL / name).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def test_parts_are_the_packaged_backends_built_as_the_hub_builds_them(embedder):
-    assert embedder.model_name == "sentence-transformers|use-numpy" and not embedder.loaded
-    minilm, use = embedder.parts
-    assert minilm.backend_name == "sentence-transformers"
-    assert minilm.model_name == "sentence-transformers/all-MiniLM-L6-v2"
-    assert use.backend_name == "use-numpy" and minilm.batch_size == 8  # the hub's options reach the parts
-    assert "packaged wheel" in embedder.locate().source
-    assert embedder.dim == 384 + 2 * 512
-
-
 def test_english_is_told_apart_on_the_evaluation_questions(embedder):
     """Every question of the English set is English; every question of the multilingual and screen
     sets written in another language is not (the rule the backend was chosen by)."""
