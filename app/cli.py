@@ -65,6 +65,9 @@ def _index_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="Index again files whose content is already indexed.")
     p.add_argument("--repair", action="store_true",
                    help="Rebuild the keyword and vector indexes from the catalog (with no PATH: only that).")
+    p.add_argument("--reembed", action="store_true",
+                   help="Make the text vectors again from the stored text with the text embedder the settings "
+                        "name, after a change of text_embedder; no video is read again (with no PATH: only that).")
     p.add_argument("--no-progress", action="store_true", help="No progress bars.")
     _json_flag(p, "Print the report as JSON.")
 

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import unicodedata
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence, TextIO
 
@@ -205,8 +206,19 @@ def models(qa: VideoQA, args: argparse.Namespace, settings: Settings, out: TextI
 
 
 def index(qa: VideoQA, args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    if not args.paths and not args.repair:
-        raise VideoQAError("give at least one video file or folder to index (or --repair)")
+    if not args.paths and not args.repair and not args.reembed:
+        raise VideoQAError("give at least one video file or folder to index (or --repair, --reembed)")
+    progress = not args.no_progress and not args.json and sys.stderr.isatty()
+    if args.reembed:
+        done = qa.reembed(progress=progress, force=args.force)
+        if args.json and not args.paths:
+            out.write(_json_line({"index_dir": str(qa.index_dir), "reembed": asdict(done)}))
+        elif not args.json:
+            out.write(f"{qa.index_dir}: {done.moments} text vectors made again with {done.new_model} ({done.dim}-d; "
+                      f"were {done.old_model}) in {done.seconds:.1f} s\n" if done.changed else
+                      f"{qa.index_dir}: the text vectors are already {done.new_model}'s (--force makes them again)\n")
+        if not args.paths:
+            return 0
     if not args.paths:
         stats = qa.repair()
         out.write(f"rebuilt the keyword and vector indexes of {qa.index_dir} from the catalog: "
@@ -215,7 +227,6 @@ def index(qa: VideoQA, args: argparse.Namespace, settings: Settings, out: TextIO
     missing = [str(p) for p in args.paths if not p.exists() and not p.is_symlink()]
     for m in missing:
         print(f"videoqa: {m}: no such file or folder", file=sys.stderr)
-    progress = not args.no_progress and not args.json and sys.stderr.isatty()
     report = qa.index([p for p in args.paths if str(p) not in missing], progress=progress,
                       force=args.force, repair=args.repair)
     if args.json:

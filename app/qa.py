@@ -24,6 +24,7 @@ from indexer.catalog import Catalog
 from indexer.schema import Video
 from indexer.keyframes import KeyframeOptions
 from indexer.pipeline import IndexOptions
+from indexer.reembed import ReembedReport, reembed_text
 from indexer.writer import FileResult, Indexer, IndexReport
 from indexer.derived import DerivedIndexes
 from indexer.keyword_index import KeywordOptions
@@ -156,6 +157,14 @@ class VideoQA:
             raise ConfigError(f"invalid executor {executor!r}, expected one of: local, ray")
         indexer = Indexer(self.index_dir, self.hub, options, progress=progress, executor=runner)
         return indexer.index([Path(p) for p in paths], repair=repair, on_file=on_file)
+
+    def reembed(self, *, progress: bool = False, force: bool = False) -> ReembedReport:
+        """Make every moment's text vector again, from the stored text, with the text embedder the
+        settings name (after a change of ``text_embedder``; no video is read again)."""
+        report = reembed_text(self.index_dir, self.hub, self.index_options(), force=force, progress=progress)
+        with self._lock:
+            self._retriever = None  # it checked the old model's record when it opened
+        return report
 
     def remove(self, video_id: int) -> None:
         """Take a video out of the index (the file itself is left alone)."""

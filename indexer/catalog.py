@@ -387,6 +387,29 @@ class Catalog:
         mat = np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
         return ids, mat
 
+    def vector_owners(self, space: str) -> list[int]:
+        """The ids of every owner (moment or keyframe) with a vector in ``space``, ascending."""
+        with self._lock:
+            return [int(r[0]) for r in self._db.execute(
+                "SELECT owner_id FROM vectors WHERE space=? ORDER BY owner_id", (space,))]
+
+    def replace_vectors(self, space: str, owner_ids: Sequence[int], matrix: np.ndarray,
+                        *, manifest_space: dict[str, Any]) -> None:
+        """Write new vectors for existing owners of ``space`` and record the model that made them
+        in the manifest, in one transaction: a reader sees the old vectors with the old record or
+        the new with the new, never a mix."""
+        if len(owner_ids) != len(matrix):
+            raise ValueError(f"{space}: {len(matrix)} vectors for {len(owner_ids)} owners")
+        manifest = self.manifest()
+        manifest.setdefault("spaces", {})[space] = manifest_space
+        with self._lock, self._db:
+            self._db.executemany("UPDATE vectors SET vector=? WHERE space=? AND owner_id=?",
+                                 [(np.asarray(v, dtype=np.float32).tobytes(), space, int(oid))
+                                  for oid, v in zip(owner_ids, matrix)])
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('manifest', ?)",
+                             (json.dumps(manifest, sort_keys=True),))
+            self._bump()
+
     def count_moments(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM moments").fetchone()[0])

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from indexer.catalog import Catalog
-from indexer.schema import SCHEMA_VERSION
+from indexer.schema import SCHEMA_VERSION, TEXT_SPACE
 from models.errors import IndexMismatchError
 
 __all__ = ["check_manifest", "write_manifest", "atomic_write_text"]
@@ -40,7 +40,10 @@ def check_manifest(catalog: Catalog, wanted: dict[str, Any]) -> dict[str, Any]:
                 f"{catalog.index_dir}: the {space} vectors were made with {old.get('model')} ({old.get('dim')}-d), "
                 f"the settings ask for {spec.get('model')}"
                 f"{' (' + str(spec.get('dim')) + '-d)' if spec.get('dim') else ''}; use the same model, "
-                "or index into another --index-dir"
+                + ("or make the text vectors again with the new one from the stored text (no video is read "
+                   f"again): videoqa index --reembed --index-dir {catalog.index_dir}; "
+                   if space == TEXT_SPACE else "")
+                + "or index into another --index-dir"
             )
     return have
 
