@@ -15,11 +15,13 @@ writes), queries and highlighting, so they always agree:
   another language has a probability of at least 0.6, the rule of the by-language text
   embedder). English, and a language Whoosh has no stemmer for, keep Porter's stems as before;
   German, French, Spanish, Italian, Dutch, Portuguese, Russian, Arabic and Turkish lines get
-  that language's Snowball stemmer (``whoosh.lang``) and lose its stop words too, so
-  "dazugehörige" and "dazugehörigen" are one term. The text decides rather than Whisper's
-  language so that documents, questions and highlighting, which see only text, always agree;
-  a video's text is its moments one per line, so each moment is stemmed the same way in the
-  video's document as in its own.
+  that language's Snowball stemmer (``whoosh.lang``), so "dazugehörige" and "dazugehörigen"
+  are one term. The stop words stay the English and Chinese ones for every line: dropping a
+  line language's own stop words too was measured, and lost a German question on the tune
+  split (docs/EVALUATION.md). The text decides rather than Whisper's language so that
+  documents, questions and highlighting, which see only text, always agree; a video's text is
+  its moments one per line, so each moment is stemmed the same way in the video's document as
+  in its own.
 
 Bump :data:`ANALYZER_VERSION` when the terms change: derived indexes are then rebuilt.
 """
@@ -33,7 +35,7 @@ from functools import lru_cache
 from typing import Any, Iterator
 
 from whoosh.analysis import Filter, LowercaseFilter, Token, Tokenizer
-from whoosh.lang import has_stemmer, has_stopwords, stemmer_for_language, stopwords_for_language
+from whoosh.lang import has_stemmer, stemmer_for_language
 from whoosh.lang.porter import stem as porter_stem
 
 from models.language_id import language_of
@@ -43,7 +45,7 @@ __all__ = ["ANALYZER_VERSION", "STOP_WORDS", "MixedTokenizer", "LanguageFilter",
 
 log = logging.getLogger(__name__)
 
-ANALYZER_VERSION = "lang-1"  # lang-1: Snowball stems and stop words by the line's language; cjk-1: jieba, OpenCC
+ANALYZER_VERSION = "lang-1"  # lang-1: Snowball stems by the line's language; cjk-1: jieba and OpenCC
 
 # Whoosh's English stop words plus the question and function words that questions are
 # made of: "what is love" must not match every transcript that says "what".
@@ -115,14 +117,6 @@ def line_language(line: str) -> str:
     return language_of(line) if _SPACED_WORD.search(line) else "en"
 
 
-@lru_cache(maxsize=None)
-def _stop_words(language: str) -> frozenset[str]:
-    """:data:`STOP_WORDS`, with the stop words of ``language`` where Whoosh has them."""
-    if language == "en" or not has_stopwords(language):
-        return STOP_WORDS
-    return STOP_WORDS | frozenset(stopwords_for_language(language))
-
-
 @lru_cache(maxsize=50_000)
 def _stem(language: str, word: str) -> str:
     if language != "en" and has_stemmer(language):
@@ -183,8 +177,9 @@ class MixedTokenizer(Tokenizer):
 
 
 class LanguageFilter(Filter):
-    """Drops stop words and stems each token by its ``language`` (set by :class:`MixedTokenizer`):
-    what Whoosh's ``StopFilter(minsize=1) | StemFilter()`` did, with the language's lists."""
+    """Drops :data:`STOP_WORDS` and stems each token by its ``language`` (set by
+    :class:`MixedTokenizer`): what Whoosh's ``StopFilter(minsize=1) | StemFilter()`` did, with
+    the language's stemmer in place of Porter's."""
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self)
@@ -195,8 +190,7 @@ class LanguageFilter(Filter):
     def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
         pos = None
         for t in tokens:
-            language = getattr(t, "language", "en")
-            if t.text and t.text not in _stop_words(language):
+            if t.text and t.text not in STOP_WORDS:
                 if t.positions:  # positions counted without the stop words, as StopFilter does
                     if pos is None:
                         pos = t.pos
@@ -204,7 +198,7 @@ class LanguageFilter(Filter):
                         pos += 1
                         t.pos = pos
                 t.stopped = False
-                t.text = _stem(language, t.text)
+                t.text = _stem(getattr(t, "language", "en"), t.text)
                 yield t
             elif not t.removestops:
                 t.stopped = True

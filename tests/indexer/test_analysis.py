@@ -67,15 +67,15 @@ GERMAN_DOC = "Jeden, der diese Software und die dazugehörigen Dokumentationsdat
 ENGLISH_DOC = "Permission is granted to any person obtaining a copy of this software and the documentation files."
 
 
-def test_german_inflections_are_one_term_and_german_stop_words_are_dropped():
+def test_german_inflections_are_one_term():
     """A German line is stemmed by Snowball's German stemmer: the question's "dazugehörige" and the
     transcript's "dazugehörigen" (and plural and singular) are one term."""
     assert line_language(GERMAN_DOC) == "de" and line_language("dazugehörige Dokumentationsdateien") == "de"
     question = analyzed("dazugehörige Dokumentationsdatei").split()
     document = analyzed(GERMAN_DOC).split()
     assert len(question) == 2 and set(question) <= set(document)
-    assert analyzed("die Genehmigungen wurden erteilt").split()[0] == analyzed("eine Genehmigung").split()[-1]
-    assert not {"der", "die", "und", "diese", "wird"} & set(document)  # German stop words
+    assert "genehm" in analyzed("die Genehmigungen wurden erteilt").split() and analyzed("eine Genehmigung").endswith(" genehm")
+    assert analyzed("Les enfants jouaient").split()[-2:] == analyzed("l'enfant joue").split()[-2:]  # French
 
 
 def test_english_keeps_porters_terms():
