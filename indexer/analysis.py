@@ -14,8 +14,8 @@ writes), queries and highlighting, so they always agree:
   :func:`models.language_id.language_of` (py3langid among USE's languages, English unless
   another language has a probability of at least 0.6, the rule of the by-language text
   embedder). English, and a language Whoosh has no stemmer for, keep Porter's stems as before;
-  German, French, Spanish, Italian, Dutch, Portuguese, Russian, Arabic and Turkish lines get
-  that language's Snowball stemmer (``whoosh.lang``), so "dazugehörige" and "dazugehörigen"
+  German, French, Spanish, Italian, Dutch, Portuguese and Russian lines get that language's
+  Snowball stemmer (``whoosh.lang``), so "dazugehörige" and "dazugehörigen"
   are one term. The stop words stay the English and Chinese ones for every line: dropping a
   line language's own stop words too was measured, and lost a German question on the tune
   split (docs/EVALUATION.md). The text decides rather than Whisper's language so that
@@ -32,7 +32,7 @@ import logging
 import re
 import threading
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from whoosh.analysis import Filter, LowercaseFilter, Token, Tokenizer
 from whoosh.lang import has_stemmer, stemmer_for_language
@@ -117,11 +117,25 @@ def line_language(line: str) -> str:
     return language_of(line) if _SPACED_WORD.search(line) else "en"
 
 
+@lru_cache(maxsize=None)
+def _stemmer(language: str) -> Callable[[str], str]:
+    """Whoosh's Snowball stemmer of ``language``, or Porter's for English and where Whoosh has
+    none that works: its Arabic stemmer fails on Python 3 (a regular expression ``re`` rejects)
+    and it names Turkish but has no stemmer for it."""
+    if language == "en" or not has_stemmer(language):
+        return porter_stem
+    try:
+        stemmer = stemmer_for_language(language)
+        stemmer("test")
+    except Exception as exc:  # noqa: BLE001 - any failure of Whoosh's stemmer: keep Porter's stems
+        log.debug("no working Whoosh stemmer for %r (%s): Porter's stems", language, exc)
+        return porter_stem
+    return stemmer
+
+
 @lru_cache(maxsize=50_000)
 def _stem(language: str, word: str) -> str:
-    if language != "en" and has_stemmer(language):
-        return stemmer_for_language(language)(word)
-    return porter_stem(word)  # English (and languages without a stemmer): as before
+    return _stemmer(language)(word)
 
 
 class MixedTokenizer(Tokenizer):
