@@ -10,7 +10,18 @@ writes), queries and highlighting, so they always agree:
   the shorter words inside them: 广州市 gives 广州, 州市, 广州市), since a run of Chinese
   characters has no spaces to split at.
 * Everything else is split into words, lowercased, stripped of English stop words and
-  question words, and Porter-stemmed, as before.
+  question words, and stemmed by the language of its line: each line's language is named by
+  :func:`models.language_id.language_of` (py3langid among USE's languages, English unless
+  another language has a probability of at least 0.6, the rule of the by-language text
+  embedder). English, and a language Whoosh has no stemmer for, keep Porter's stems as before;
+  German, French, Spanish, Italian, Dutch, Portuguese and Russian lines get that language's
+  Snowball stemmer (``whoosh.lang``), so "dazugehörige" and "dazugehörigen"
+  are one term. The stop words stay the English and Chinese ones for every line: dropping a
+  line language's own stop words too was measured, and lost a German question on the tune
+  split (docs/EVALUATION.md). The text decides rather than Whisper's language so that
+  documents, questions and highlighting, which see only text, always agree; a video's text is
+  its moments one per line, so each moment is stemmed the same way in the video's document as
+  in its own.
 
 Bump :data:`ANALYZER_VERSION` when the terms change: derived indexes are then rebuilt.
 """
@@ -20,15 +31,21 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from typing import Any, Iterator
+from functools import lru_cache
+from typing import Any, Callable, Iterator
 
-from whoosh.analysis import LowercaseFilter, StemFilter, StopFilter, Token, Tokenizer
+from whoosh.analysis import Filter, LowercaseFilter, Token, Tokenizer
+from whoosh.lang import has_stemmer, stemmer_for_language
+from whoosh.lang.porter import stem as porter_stem
 
-__all__ = ["ANALYZER_VERSION", "STOP_WORDS", "MixedTokenizer", "analyzer", "analyzed", "to_simplified", "CJK"]
+from models.language_id import language_of
+
+__all__ = ["ANALYZER_VERSION", "STOP_WORDS", "MixedTokenizer", "LanguageFilter", "analyzer", "analyzed",
+           "to_simplified", "line_language", "CJK"]
 
 log = logging.getLogger(__name__)
 
-ANALYZER_VERSION = "cjk-1"
+ANALYZER_VERSION = "lang-1"  # lang-1: Snowball stems by the line's language; cjk-1: jieba and OpenCC
 
 # Whoosh's English stop words plus the question and function words that questions are
 # made of: "what is love" must not match every transcript that says "what".
@@ -48,6 +65,8 @@ while who whom why will with would yet you your yours
 CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
 _WORD = rf"[^\W{CJK}]"  # a word character of a script written with spaces
 _RUNS = re.compile(rf"([{CJK}]+)|({_WORD}+(?:\.?{_WORD}+)*)")
+_LINES = re.compile(r"[^\n]+")
+_SPACED_WORD = re.compile(_WORD)
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 _lock = threading.Lock()
@@ -91,6 +110,34 @@ def _segmenter() -> Any:
     return _jieba
 
 
+@lru_cache(maxsize=16384)  # a video's document repeats its moments' lines: each is identified once
+def line_language(line: str) -> str:
+    """The language a line's words are stemmed in: :func:`models.language_id.language_of`, or
+    ``"en"`` when it has no word of a script written with spaces (only those are stemmed)."""
+    return language_of(line) if _SPACED_WORD.search(line) else "en"
+
+
+@lru_cache(maxsize=None)
+def _stemmer(language: str) -> Callable[[str], str]:
+    """Whoosh's Snowball stemmer of ``language``, or Porter's for English and where Whoosh has
+    none that works: its Arabic stemmer fails on Python 3 (a regular expression ``re`` rejects)
+    and it names Turkish but has no stemmer for it."""
+    if language == "en" or not has_stemmer(language):
+        return porter_stem
+    try:
+        stemmer = stemmer_for_language(language)
+        stemmer("test")
+    except Exception as exc:  # noqa: BLE001 - any failure of Whoosh's stemmer: keep Porter's stems
+        log.debug("no working Whoosh stemmer for %r (%s): Porter's stems", language, exc)
+        return porter_stem
+    return stemmer
+
+
+@lru_cache(maxsize=50_000)
+def _stem(language: str, word: str) -> str:
+    return _stemmer(language)(word)
+
+
 class MixedTokenizer(Tokenizer):
     """Words of any script; CJK runs segmented by jieba (search mode), Traditional folded to Simplified."""
 
@@ -115,16 +162,11 @@ class MixedTokenizer(Tokenizer):
             return
         text = to_simplified(value)
         pos = start_pos
-        for match in _RUNS.finditer(text):
-            if match.group(1):
-                base = match.start(1)
-                pieces = [(w, base + s, base + e) for w, s, e in _segmenter().tokenize(match.group(1), mode="search")]
-            else:
-                pieces = [(match.group(2), match.start(2), match.end(2))]
-            for word, start, end in pieces:
-                if not word.strip():
-                    continue
+        for line in _LINES.finditer(text):  # (no word runs across a line break)
+            language = line_language(line.group())
+            for start, end, word, cjk in self._pieces(line.group(), line.start()):
                 token.text = word
+                token.language = "en" if cjk else language  # jieba's words: Porter's stems, as before
                 token.boost, token.stopped = 1.0, False
                 if keeporiginal:
                     token.original = value[start:end]
@@ -135,12 +177,53 @@ class MixedTokenizer(Tokenizer):
                     token.startchar, token.endchar = start_char + start, start_char + end
                 yield token
 
+    @staticmethod
+    def _pieces(text: str, offset: int) -> Iterator[tuple[int, int, str, bool]]:
+        """(start, end, word, is CJK) of the words of ``text``, offsets shifted by ``offset``."""
+        for match in _RUNS.finditer(text):
+            if match.group(1):
+                base = offset + match.start(1)
+                for word, start, end in _segmenter().tokenize(match.group(1), mode="search"):
+                    if word.strip():
+                        yield base + start, base + end, word, True
+            else:
+                yield offset + match.start(2), offset + match.end(2), match.group(2), False
+
+
+class LanguageFilter(Filter):
+    """Drops :data:`STOP_WORDS` and stems each token by its ``language`` (set by
+    :class:`MixedTokenizer`): what Whoosh's ``StopFilter(minsize=1) | StemFilter()`` did, with
+    the language's stemmer in place of Porter's."""
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self)
+
+    def __hash__(self) -> int:
+        return hash(type(self))
+
+    def __call__(self, tokens: Iterator[Token]) -> Iterator[Token]:
+        pos = None
+        for t in tokens:
+            if t.text and t.text not in STOP_WORDS:
+                if t.positions:  # positions counted without the stop words, as StopFilter does
+                    if pos is None:
+                        pos = t.pos
+                    else:
+                        pos += 1
+                        t.pos = pos
+                t.stopped = False
+                t.text = _stem(getattr(t, "language", "en"), t.text)
+                yield t
+            elif not t.removestops:
+                t.stopped = True
+                yield t
+
 
 def analyzer() -> Any:
     """The Whoosh analyzer of keyword text (a callable yielding tokens), built once."""
     global _ANALYZER
     if _ANALYZER is None:
-        _ANALYZER = MixedTokenizer() | LowercaseFilter() | StopFilter(stoplist=STOP_WORDS, minsize=1) | StemFilter()
+        _ANALYZER = MixedTokenizer() | LowercaseFilter() | LanguageFilter()
     return _ANALYZER
 
 

@@ -18,11 +18,11 @@ question·English moment = cos_U (third block); other·other = cos_U (second blo
 vectors have unit length; question vectors do not (as with ``combined``). A moment in another
 language is embedded by USE alone, a question in another language too.
 
-Which texts are English is decided from the text by py3langid (BSD; its model is inside the
-wheel) restricted to USE's languages, leaning to English: a text is English unless another
-language is named with a probability of at least :data:`ENGLISH_BELOW`, because a
-short English question taken for another language would lose MiniLM, which is what English
-search is best with. The text decides for transcripts too, rather than Whisper's language:
+Which texts are English is decided from the text by :func:`models.language_id.language_of`
+(py3langid restricted to USE's languages, leaning to English: a text is English unless another
+language is named with a probability of at least :data:`ENGLISH_BELOW`, because a short English
+question taken for another language would lose MiniLM, which is what English search is best
+with). The text decides for transcripts too, rather than Whisper's language:
 on every speech moment of the evaluation indexes the two agree (docs/EVALUATION.md), and
 on-screen text has no language of its own; one rule serves both, and questions, and the role's
 interface stays as it is.
@@ -30,25 +30,18 @@ interface stays as it is.
 
 from __future__ import annotations
 
-import threading
 from typing import Any, Sequence
 
 import numpy as np
 
 from models.combined_embedder import TextEmbedderPair
 from models.errors import ConfigError
-from models.types import ModelLocation
+from models.language_id import ENGLISH_BELOW, LANGUAGES, identify, language_of
 
 __all__ = ["LanguageAwareTextEmbedder", "LANGUAGE_AWARE_MODEL", "USE_LANGUAGES", "ENGLISH_BELOW"]
 
 LANGUAGE_AWARE_MODEL = "sentence-transformers|use-numpy"  # the English part | the part for everything else
-# The languages of USE multilingual v3 (Chinese in both scripts is py3langid's "zh"): the candidates.
-USE_LANGUAGES = ("ar", "de", "en", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt", "ru", "th", "tr", "zh")
-# A text is English unless another language has at least this probability. Measured on every
-# question of the evaluation sets and every moment of their indexes (docs/EVALUATION.md): the
-# English texts taken for another language get at most 0.43 (revenue 4.2 million: fr), the
-# non-English ones at least 0.74 (暴雨预警: zh).
-ENGLISH_BELOW = 0.6
+USE_LANGUAGES = LANGUAGES  # the identifier's candidates are USE's languages
 
 _ROOT2 = float(np.sqrt(2.0))
 
@@ -70,30 +63,15 @@ class LanguageAwareTextEmbedder(TextEmbedderPair):
         if not 0.0 < float(english_below) <= 1.0:
             raise ConfigError(f"by-language text embedder: english_below must be in (0, 1], not {english_below}")
         self.english_below = float(english_below)
-        self._identifier: Any = None
-        self._id_lock = threading.Lock()
 
-    def _load(self, location: ModelLocation, device: str) -> None:
-        from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
-        super()._load(location, device)
-        identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-        identifier.set_languages(list(USE_LANGUAGES))
-        self._identifier = identifier
-
-    def language(self, text: str) -> tuple[str, float]:
+    @staticmethod
+    def language(text: str) -> tuple[str, float]:
         """(language code, probability) py3langid gives ``text`` among :data:`USE_LANGUAGES`."""
-        self.load()
-        with self._id_lock:  # one identifier; its classify is cheap next to an embedding
-            lang, prob = self._identifier.classify(text)
-        return str(lang), float(prob)
+        return identify(text)
 
     def is_english(self, text: str) -> bool:
         """True unless another language is named with probability >= ``english_below`` (and for empty text)."""
-        if not text.strip():
-            return True
-        lang, prob = self.language(text)
-        return lang == "en" or prob < self.english_below
+        return language_of(text, self.english_below) == "en"
 
     @property
     def dim(self) -> int:

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _common import write_json  # noqa: E402
 
-from models.language_embedder import ENGLISH_BELOW, USE_LANGUAGES  # noqa: E402
+from models.language_id import ENGLISH_BELOW, LANGUAGES as USE_LANGUAGES  # noqa: E402
 
 EVAL = ROOT / "benchmarks" / "eval"
 OTHER_CATEGORIES = ("zh", "fr", "de", "screen-zh")

@@ -50,6 +50,9 @@ def main() -> None:
     for questions, index in args.set:
         qa = VideoQA(index_dir=index, profile=args.profile, text_embedder=args.text_embedder, hub=hub)
         hub = qa.hub  # one set of models for every index
+        # Searches never rebuild the derived indexes: bring them up to date first (e.g. after the
+        # keyword analyzer's version changed), as `videoqa serve` does, so the new terms are measured.
+        qa.ensure_index()
         every = load_questions(questions)
         splits = ("tune", "test", None) if any(q.split for q in every) else (None,)  # a set may have none
         for split in splits:
