@@ -127,7 +127,7 @@ class VideoQA:
 
     def vector_options(self) -> VectorIndexOptions:
         s = self.settings
-        return VectorIndexOptions(s.vector_index, s.vector_ivf_above, s.vector_nprobe)
+        return VectorIndexOptions(s.vector_index, s.vector_ivf_above, s.vector_nprobe, s.vector_encoding)
 
     def keyword_options(self) -> KeywordOptions:
         return KeywordOptions(self.settings.keyword_engine, self.settings.keyword_tantivy_above)

@@ -256,9 +256,15 @@ SETTINGS: tuple[Setting, ...] = (
       "it takes effect at the next index run or --repair.", ("auto", "whoosh", "tantivy"), group="indexes"),
     S("keyword_tantivy_above", 50_000, int, "With keyword_engine auto: moments above which tantivy is used.",
       group="indexes"),
-    S("vector_index", "auto", str, "FAISS index of each vector space: flat (exact), ivf (approximate, 8-bit "
-      "vectors: a quarter of the memory) or auto (flat up to vector_ivf_above vectors, then ivf). Changing it "
-      "takes effect at the next index run or --repair.", ("auto", "flat", "ivf"), group="indexes"),
+    S("vector_index", "auto", str, "FAISS index of each vector space: flat (compares every vector), ivf "
+      "(approximate: clustered, searches vector_nprobe clusters) or auto (flat up to vector_ivf_above vectors, "
+      "then ivf). Changing it takes effect at the next index run or --repair.", ("auto", "flat", "ivf"),
+      group="indexes"),
+    S("vector_encoding", "auto", str, "How the FAISS indexes store each vector: float32 (exact), float16 (half "
+      "the memory), 8bit (a quarter) or 4bit (an eighth), or auto (float32 in a flat index, 4bit in an ivf one). "
+      "Candidates found in a quantized index are scored with the catalog's float32 vectors. Changing it takes "
+      "effect at the next index run or --repair.", ("auto", "float32", "float16", "8bit", "4bit"),
+      group="indexes"),
     S("vector_ivf_above", 50_000, int, "With vector_index auto: vectors in a space above which it uses ivf.",
       group="indexes"),
     S("vector_nprobe", 48, int, "IVF lists searched per query (more: closer to exact, slower).", group="indexes"),

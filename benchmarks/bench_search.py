@@ -143,8 +143,9 @@ def derive(index_dir: Path, moments: int, engine: str, vector_index: str) -> dic
             built["keywords"] = round(time.perf_counter() - t0, 1)
         for space in derived.spaces():
             store = derived.vector_store(space)
-            if vector_options.wanted(store.ntotal) != store.kind:
-                print(f"  {moments:,} moments: {space} vectors to {vector_options.wanted(store.ntotal)}",
+            if store.needs_rebuild():  # another kind or encoding (vector_encoding) than the options want
+                want = vector_options.wanted(store.ntotal)
+                print(f"  {moments:,} moments: {space} vectors to {want} {vector_options.wanted_encoding(want)}",
                       file=sys.stderr, flush=True)
                 t0 = time.perf_counter()
                 store.rebuild(catalog)
@@ -346,14 +347,15 @@ def run_size(work: Path, moments: int, args: argparse.Namespace, clip: Path) -> 
 
 
 def vector_recall(index_dir: Path, space: str, args: argparse.Namespace) -> dict:
-    """recall@10 and @100 of the space's (approximate) FAISS index against exact search."""
+    """recall@10 and @100 of the space's (approximate) FAISS index against exact search, as the retriever
+    searches it: 200 candidates (or k), scored again with the catalog's float32 vectors."""
     from indexer.catalog import Catalog
     from indexer.vector_index import VectorStore
 
     _, vector_options = _options(args.keyword_engine, args.vector_index)
     store = VectorStore(index_dir, space, vector_options).load()
-    with Catalog(index_dir, readonly=True) as catalog:
-        ids, matrix = catalog.vectors(space)
+    catalog = Catalog(index_dir, readonly=True)
+    ids, matrix = catalog.vectors(space)
     rng = np.random.default_rng(args.seed + 2)
     picks = matrix[rng.integers(0, len(matrix), size=200)]
     queries = picks + rng.normal(scale=0.6 / np.sqrt(matrix.shape[1]), size=picks.shape).astype(np.float32)
@@ -363,9 +365,10 @@ def vector_recall(index_dir: Path, space: str, args: argparse.Namespace) -> dict
         hits = []
         for q in queries:
             exact = ids[np.argpartition(-(matrix @ q), k)[:k]]
-            found, _ = store.search(q, k)
-            hits.append(len(set(exact.tolist()) & set(found.tolist())) / k)
+            found, _ = store.search(q, max(k, 200), exact=lambda f: catalog.vectors_of(space, f))
+            hits.append(len(set(exact.tolist()) & set(found[:k].tolist())) / k)
         out[f"recall@{k}"] = float(np.mean(hits))
+    catalog.close()
     return out
 
 

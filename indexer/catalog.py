@@ -410,6 +410,14 @@ class Catalog:
                              (json.dumps(manifest, sort_keys=True),))
             self._bump()
 
+    def vectors_of(self, space: str, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        """{owner id: float32 vector} of the given owners in a space (ids it lacks are left out)."""
+        ids = [int(i) for i in ids]
+        with self._lock:
+            rows = self._db.execute(f"SELECT owner_id, vector FROM vectors WHERE space=? AND owner_id IN "
+                                    f"({','.join('?' * len(ids))})", (space, *ids)).fetchall() if ids else []
+        return {int(r[0]): np.frombuffer(r[1], dtype=np.float32) for r in rows}
+
     def count_moments(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM moments").fetchone()[0])

@@ -134,9 +134,12 @@ class DerivedIndexes:
         """The writer's check when it takes the lock (call with it held): delete what a killed
         writer left behind, and rebuild from the catalog when the files are not usable (or
         ``repair`` asks for it). A new, empty index is just marked current. Returns whether it
-        rebuilt."""
+        rebuilt. Usable files in another kind or encoding than the options now want (a changed
+        ``vector_index`` or ``vector_encoding``) are made again from the catalog too
+        (:meth:`refit_vectors`), without counting as a rebuild."""
         self.clean_leftovers()
         if not repair and self.usable():
+            self.refit_vectors()
             return False
         if not repair and not self.catalog.count_videos():
             self.mark_current()
@@ -262,6 +265,20 @@ class DerivedIndexes:
                 cls(self.dir).remove_files()
         self.keywords.close()
         self.keywords = store
+
+    def refit_vectors(self) -> list[str]:
+        """Make again from the catalog each FAISS file whose kind or encoding is not the one the
+        options want for its size (call with the writer lock held, the files current); returns
+        those spaces."""
+        refit = [space for space in self.spaces() if self.vector_store(space).needs_rebuild()]
+        for space in refit:
+            store = self.vector_store(space)
+            log.info("%s: the %s vectors are in a %s %s index; making it again from the catalog as the settings ask",
+                     self.dir, space, store.kind, store.encoding)
+            store.rebuild(self.catalog)
+        if refit:
+            self.mark_current()
+        return refit
 
     def rebuild_vectors(self) -> None:
         """Make the FAISS files again from the catalog's vectors (the kind the options want)."""

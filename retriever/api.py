@@ -255,7 +255,9 @@ class Retriever:
             return {}
         if store.dim != qvec.shape[0]:
             raise IndexMismatchError(f"{store.path}: {store.dim}-d vectors, the query gives {qvec.shape[0]}")
-        ids, cos = store.search(qvec, self.options.candidates)
+        # a quantized index's candidates are scored with the catalog's exact vectors
+        ids, cos = store.search(qvec, self.options.candidates,
+                                exact=lambda found: derived.catalog.vectors_of(space, found))
         span = max(ceiling - floor, 1e-6)
         return {int(i): min(1.0, (float(c) - floor) / span) for i, c in zip(ids, cos) if c > floor}
 

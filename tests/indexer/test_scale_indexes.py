@@ -110,7 +110,7 @@ def test_ivf_above_the_limit_finds_what_flat_finds(tmp_path):
     ids = np.arange(1, n + 1) * 7  # catalog ids need not be dense
     flat = VectorStore(tmp_path, "text", VectorIndexOptions("auto", ivf_above=10_000))
     flat.build(ids, vectors)
-    ivf = VectorStore(tmp_path, "text", VectorIndexOptions("auto", ivf_above=1_000, nprobe=16))
+    ivf = VectorStore(tmp_path, "text", VectorIndexOptions("auto", ivf_above=1_000, nprobe=16, encoding="8bit"))
     ivf.build(ids, vectors)
     assert (flat.kind, ivf.kind) == ("flat", "ivf")
 
