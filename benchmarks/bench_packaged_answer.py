@@ -175,8 +175,10 @@ def main() -> None:
         for r in s["rows"]:
             print(f"| {r['top_k']} | {r['retrieval_s']} | {r['first_token_s']} | {r['answer_s']} | "
                   f"{r['extractive_answer_s']} | {r['ratio_to_extractive']}x |", flush=True)
-    summary = {"machine": machine(), "runs": args.runs, "load_average": os.getloadavg(), "models": results}
-    print(f"\ntotal {time.perf_counter() - t_start:.0f} s; wrote {write_json('packaged_answer', summary)}")
+        # written after each model, so a run stopped during a later one keeps the earlier ones
+        summary = {"machine": machine(), "runs": args.runs, "load_average": os.getloadavg(), "models": results}
+        path = write_json("packaged_answer", summary)
+    print(f"\ntotal {time.perf_counter() - t_start:.0f} s; wrote {path}")
 
 
 if __name__ == "__main__":
