@@ -62,10 +62,10 @@ def reembed_text(index_dir: Path, hub: ModelHub, options: IndexOptions = IndexOp
     t0 = time.perf_counter()
     with writer_lock(index_dir), Catalog(index_dir) as catalog:
         old = catalog.manifest().get("spaces", {}).get(TEXT_SPACE, {})
-        ids = catalog.vector_owners(TEXT_SPACE)
         if old.get("model") == embedder.model_name and not force:
             return ReembedReport(str(index_dir), old.get("model"), embedder.model_name, 0, int(old.get("dim") or 0),
                                  time.perf_counter() - t0, False)
+        ids = catalog.vector_owners(TEXT_SPACE)
         moments = catalog.moments(ids)
         missing = [i for i in ids if i not in moments]
         if missing:  # a vector without its moment: the catalog is damaged, and writing over it would hide that

@@ -234,6 +234,7 @@ class QwenAnswerer(LazyModel):
         self.min_new_tokens = min_new_tokens
         self.prefix_cache = prefix_cache
         self._prefix: tuple[list[int], Any] | None = None
+        self._cache_name = "past_key_values"
         self._per_thread = threading.local()
 
     def _load(self, location: ModelLocation, device: str) -> None:
@@ -258,7 +259,7 @@ class QwenAnswerer(LazyModel):
                           pad_token_id=self._tokenizer.pad_token_id)
             cache = self._cached_prefix(inputs["input_ids"][0].tolist())
             if cache is not None:  # generate reads only the tokens after it
-                kwargs[self._cache_argument()] = cache
+                kwargs[self._cache_name] = cache
             gate = None
             if not self.min_new_tokens:
                 kwargs.update(stop_strings=["\n"], tokenizer=self._tokenizer)  # one line is the whole answer
@@ -281,19 +282,17 @@ class QwenAnswerer(LazyModel):
 
             text = self._tokenizer.apply_chat_template(answer_prefix_messages(), tokenize=False)
             prefix_ids = self._tokenizer(text, add_special_tokens=False)["input_ids"]
+            # what this transformers calls the cache argument (``cache`` since 5.x; ``past_key_values`` before)
+            name = "cache" if "cache" in inspect.signature(self._model.forward).parameters else "past_key_values"
             with torch.no_grad():  # not inference tensors: they are copied outside inference mode
                 out = self._model(input_ids=torch.tensor([prefix_ids], device=self._model.device),
-                                  use_cache=True, **{self._cache_argument(): DynamicCache()})
-            name = self._cache_argument()
+                                  use_cache=True, **{name: DynamicCache()})
+            self._cache_name = name
             self._prefix = (prefix_ids, out[name] if name in out else out.past_key_values)
         prefix_ids, cache = self._prefix
         if len(ids) <= len(prefix_ids) or ids[:len(prefix_ids)] != prefix_ids:
             return None
         return copy.deepcopy(cache)  # generate extends the cache it is given
-
-    def _cache_argument(self) -> str:
-        """What this transformers calls the cache argument (``cache`` since 5.x; ``past_key_values`` before)."""
-        return "cache" if "cache" in inspect.signature(self._model.forward).parameters else "past_key_values"
 
     @property
     def last_decline_p(self) -> float | None:
