@@ -5,7 +5,8 @@
   them; the packaged Qwen2.5-Coder-0.5B reads text only). A candidate cites the labels it
   names that were in its context (:func:`cited_moments`) and whose lines share a word
   with the answer (:func:`supporting`); one that cites nothing valid, is supported by no
-  line, says the lines do not answer, or only repeats the question (:func:`repeats_question`),
+  line, says the lines do not answer, only repeats the question (:func:`repeats_question`), or
+  (``answer_from_best_moment``) does not cite its video's best moment (:func:`cites_best_moment`),
   falls back to the extractive answer of its video and says so in its ``method``.
 * ``answerer = "extractive"`` (or no answerer): each video's candidate is the transcript
   of its best moment.
@@ -31,7 +32,8 @@ from models.types import Answerer, Clip, Reranker
 from retriever import Hit, ScoredMoment
 
 __all__ = ["Citation", "Candidate", "Answer", "AnswerEvent", "extractive_answer", "answer_events", "context_of",
-           "cited_moments", "supporting", "repeats_question", "all_declined", "NOTHING_FOUND", "NOT_ANSWERED"]
+           "cited_moments", "supporting", "repeats_question", "cites_best_moment", "all_declined", "NOTHING_FOUND",
+           "NOT_ANSWERED"]
 
 NOTHING_FOUND = "Nothing in the library answers this question."
 NOT_ANSWERED = "The library does not answer this question. The closest moments:"
@@ -69,12 +71,14 @@ class Candidate:
     generated: str = ""  # what the answerer wrote, when it wrote something
     evidence: str = ""  # the labelled lines of the cited moments (what the reranker reads with the answer)
     decline_p: float | None = None  # the answerer's P of declining, where it reports one (QwenAnswerer)
+    answer_p: float | None = None  # P of the least likely token of what it wrote (QwenAnswerer)
 
     def to_dict(self) -> dict[str, Any]:
         return {"video": self.video, "name": self.name, "answer": self.answer, "score": round(self.score, 6),
                 "retrieval_score": round(self.retrieval_score, 6), "method": self.method,
                 **({"generated": self.generated} if self.generated else {}),
                 **({"decline_p": round(self.decline_p, 6)} if self.decline_p is not None else {}),
+                **({"answer_p": round(self.answer_p, 6)} if self.answer_p is not None else {}),
                 "citations": [c.to_dict() for c in self.citations]}
 
 
@@ -119,9 +123,14 @@ def _cited(hit: Hit, moments: Sequence[ScoredMoment]) -> list[Citation]:
     return [Citation(hit.video, hit.name, 0.0, hit.duration)]
 
 
+def _best_moment(hit: Hit) -> ScoredMoment | None:
+    """The moment search ranks first in the hit's video (its moments come best first)."""
+    return next((m for m in hit.moments if m.text.strip()), None)
+
+
 def _extractive(hit: Hit) -> Candidate | None:
     """The transcript of the hit's best moment, citing it."""
-    best = next((m for m in hit.moments if m.text.strip()), None)
+    best = _best_moment(hit)
     if best is None:
         return None
     return Candidate(hit.video, hit.name, best.text.strip(), hit.score, _cited(hit, [best]), hit.score,
@@ -181,10 +190,14 @@ def supporting(answer: str, cited: Sequence[ScoredMoment], hit: Hit) -> list[Sco
 
 
 def _answer_text(generated: str) -> str:
-    """The answer without the labels and brackets it cites with."""
-    text = _LABEL.sub(" ", generated)
-    text = re.sub(r"\[[\s,;]*\]|[\[\]]", " ", text)
-    return " ".join(text.split()).strip(" ,;:-–")
+    """The answer without the labels and brackets it cites with: what comes before its first label
+    (a small model may go on to copy the line after it), or all of it when nothing does."""
+    def clean(text: str) -> str:
+        text = re.sub(r"\[[\s,;]*\]|[\[\]]", " ", _LABEL.sub(" ", text))
+        return " ".join(text.split()).strip(" ,;:-–")
+
+    first = _LABEL.search(generated)
+    return (clean(generated[:first.start()]) if first else "") or clean(generated)
 
 
 def repeats_question(answer: str, question: str) -> bool:
@@ -192,6 +205,16 @@ def repeats_question(answer: str, question: str) -> bool:
     is the earth?"): it says nothing the question did not, so its video's line says more."""
     words = _words(answer)
     return bool(words) and words <= _words(question)
+
+
+def cites_best_moment(candidate: Candidate, hit: Hit) -> bool:
+    """Whether a candidate cites its video's best moment (or the video has no moment with text).
+    The 0.5B model, given a video's lines, sometimes answers from a neighbouring line about
+    something else ("10 minutes." to how long the loaf bakes, from the kneading line); on the
+    evaluation set every written answer that cited only other lines was wrong (docs/EVALUATION.md)."""
+    best = _best_moment(hit)
+    return best is None or any(abs(c.start - best.start) < 1e-6 and abs(c.end - best.end) < 1e-6
+                               for c in candidate.citations)
 
 
 def _generated_candidate(hit: Hit, generated: str, context: str, question: str = "") -> Candidate | None:
@@ -230,12 +253,14 @@ def all_declined(candidates: Sequence[Candidate]) -> bool:
 
 def answer_events(question: str, hits: Sequence[Hit], answerer: Answerer | None, reranker: Reranker | None,
                   *, threshold: float = 0.0, general: bool = False,
-                  declined_not_found: bool = False) -> Iterator[AnswerEvent]:
+                  declined_not_found: bool = False, best_moment_only: bool = False) -> Iterator[AnswerEvent]:
     """Answer step by step; the last event is ``final`` with the :class:`Answer`.
 
     ``threshold``: the reranker score the best candidate needs, else nothing is found.
     ``general``: the question is about a whole video, which every candidate answers.
     ``declined_not_found``: nothing is found, too, when the answerer declined for every video.
+    ``best_moment_only``: a written answer that does not cite its video's best moment falls back
+    to that moment's line (not for ``general`` questions, which draw on the whole video).
     """
     candidates: list[Candidate] = []
     for hit in hits:
@@ -252,11 +277,14 @@ def answer_events(question: str, hits: Sequence[Hit], answerer: Answerer | None,
             yield AnswerEvent("token", video=hit.video, text=piece)
         generated = "".join(pieces).strip()
         candidate = _generated_candidate(hit, generated, context, question)
+        if candidate is not None and best_moment_only and not general and not cites_best_moment(candidate, hit):
+            candidate = None  # its video's best line instead
         if candidate is None and fallback is not None:
             fallback.method, fallback.generated = "extractive-fallback", generated
             candidate = fallback
         if candidate is not None:
             candidate.decline_p = getattr(answerer, "last_decline_p", None)
+            candidate.answer_p = getattr(answerer, "last_answer_p", None)
             candidates.append(candidate)
     reranked = reranker is not None and bool(candidates)
     if reranked:

@@ -250,7 +250,8 @@ class VideoQA:
         yield AnswerEvent("hits", hits=hits)
         yield from answer_events(question, hits, self.hub.answerer, self.hub.reranker,
                                  threshold=self.settings.answer_threshold, general=general,
-                                 declined_not_found=self.settings.not_found_when_declined)
+                                 declined_not_found=self.settings.not_found_when_declined,
+                                 best_moment_only=self.settings.answer_from_best_moment)
 
     def _overview_hits(self, question: str, top_k: int | None) -> list[Hit]:
         """For a question about a whole video: the videos its other words find (else the library's

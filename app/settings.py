@@ -184,6 +184,9 @@ SETTINGS: tuple[Setting, ...] = (
       "at which it declines for a video's lines; below it that reply cannot begin and it answers from the "
       "lines. 0: greedy decoding chooses (the 0.5B model then declines for lines that do answer); above 1: it "
       "never declines. Chosen on the tune split of docs/EVALUATION.md.", group="answers"),
+    S("answer_from_best_moment", True, bool, "Keep a written answer only when it cites its video's best "
+      "moment (the one search ranks first); one written from another line falls back to that moment's line "
+      "(method extractive-fallback). Chosen on the tune split of docs/EVALUATION.md.", group="answers"),
     S("reranker_instruction", "Given a web search query, retrieve relevant passages that answer the query", str,
       "The reranker's task instruction.", group="answers"),
     S("language", None, str, "Spoken language code (en, de, zh, ...) of every video; unset: detected per "

@@ -6,11 +6,14 @@ with the packaged answerer and reranker, and with ``answerer = "extractive"`` an
 (the answer before them). One JSON line per question and answerer is appended to ``--out`` as
 it is done (a run can be stopped and resumed: questions already there are skipped).
 
-The generative run never lets the answerer decline (``decline_gate`` above 1) and records, for
-every candidate, its P of declining (``decline_p``), its reranker and retrieval scores, and the
-reranker's score of its video's extractive answer (what the candidate becomes when it declines).
-So the winner and found/not-found are read off afterwards for any ``decline_gate``,
-``answer_threshold`` and ``not_found_when_declined``, choosing as the answer step does:
+The generative run never lets the answerer decline (``decline_gate`` above 1) nor falls back for
+citing another line than its video's best moment, and records, for every candidate, its P of
+declining (``decline_p``), the probability of its answer's least likely token (``answer_p``), its
+reranker and retrieval scores, its video's best moment, and the reranker's score of its video's
+extractive answer (what the candidate becomes when it declines or falls back). So the winner and
+found/not-found are read off afterwards for any ``decline_gate``, ``answer_threshold``,
+``not_found_when_declined`` and ``answer_from_best_moment``, and for a floor on ``answer_p`` (an
+experiment: ``--confidence``; no setting), choosing as the answer step does:
 ``--summary`` prints the table for the questions' ``split`` (tune, test) and all (choose on
 tune, report test).
 
@@ -59,7 +62,7 @@ def run(args: argparse.Namespace) -> None:
     base = load_settings(env={}).replace(index_dir=args.index_dir, profile="packaged", device="cpu",
                                          answerer_model=args.answerer_model)
     variants = {"generative": VideoQA(base.replace(answer_threshold=0.0, decline_gate=2.0,
-                                                   not_found_when_declined=False)),
+                                                   not_found_when_declined=False, answer_from_best_moment=False)),
                 "extractive": VideoQA(base.replace(answerer="extractive", reranker="off"))}
     for n, q in enumerate(questions(args.category, args.split), 1):
         for name, qa in variants.items():
@@ -77,7 +80,9 @@ def run(args: argparse.Namespace) -> None:
                 scores = qa.hub.reranker.score(q.question, [_document(fallback[c["video"]]) for c in todo]) \
                     if todo else []
                 for c in candidates:
-                    c.update(fallback_answer=fallback[c["video"]].answer, fallback_score=c["score"])
+                    best = fallback[c["video"]].citations[0]  # its video's best moment
+                    c.update(fallback_answer=fallback[c["video"]].answer, fallback_score=c["score"],
+                             best_moment=[round(best.start, 3), round(best.end, 3)])
                 for c, s in zip(todo, scores):
                     c["fallback_score"] = round(float(s), 6)
             row = {"n": n, "id": q.id, "split": q.split, "answerer": name, "answerable": q.answerable,
@@ -96,18 +101,47 @@ def _declined(c: dict, gate: float) -> bool:
     return (p is not None and 0 < gate <= p) or bool(_DECLINED.search(c.get("generated", "")))
 
 
-def rechoose(row: dict, acceptable: list[str], gate: float, threshold: float, declined_rule: bool) -> dict:
+def _unsure(c: dict, confidence: float, best_moment: bool) -> bool:
+    """Whether a generative answer is less sure than the floor ``confidence`` on ``answer_p``, or (with
+    ``best_moment``, for ``answer_from_best_moment``) cites none of its video's best moment."""
+    if c["method"] != "generative":
+        return False
+    p = c.get("answer_p")
+    cited = [[round(x["start"], 3), round(x["end"], 3)] for x in c.get("citations", [])]
+    return (p is not None and p < confidence) or (best_moment and c.get("best_moment") not in cited)
+
+
+def _with_best_moments(rows: list[dict]) -> list[dict]:
+    """Runs before ``best_moment`` was recorded: each video's best moment is what its extractive
+    candidate of the same question cites (same index, same retrieval)."""
+    extractive = {r["id"]: r for r in rows if r["answerer"] == "extractive"}
+    for r in rows:
+        other = extractive.get(r["id"])
+        if r["answerer"] != "generative" or other is None:
+            continue
+        best = {c["video"]: [round(c["citations"][0]["start"], 3), round(c["citations"][0]["end"], 3)]
+                for c in other["candidates"] if c["citations"]}
+        for c in r["candidates"]:
+            c.setdefault("best_moment", best.get(c["video"]))
+    return rows
+
+
+def rechoose(row: dict, acceptable: list[str], gate: float, threshold: float, declined_rule: bool,
+             confidence: float = 0.0, unsure_declines: bool = False, best_moment: bool = False) -> dict:
     """The answer the answer step gives with these settings, from the candidates a run recorded:
-    a candidate that declines (or only repeats the question) becomes its video's extractive
-    answer (and its reranker score);
+    a candidate that declines, only repeats the question, is less sure than ``confidence`` or
+    (``best_moment``) does not cite its video's best moment becomes its video's extractive answer
+    (and its reranker score); with ``unsure_declines`` such an unsure one counts as declined too
+    (for ``not_found_when_declined``);
     the winner has the best reranker score times retrieval score (the packaged reranker)."""
     if row["answerer"] != "generative":
         return row
     cands = []
     for c in row["candidates"]:
-        declined = _declined(c, gate)
+        unsure = _unsure(c, confidence, best_moment)
+        declined = _declined(c, gate) or (unsure and unsure_declines)
         repeats = c["method"] == "generative" and repeats_question(c["answer"], row["question"])
-        if (declined or repeats) and "fallback_answer" in c:
+        if (declined or repeats or unsure) and "fallback_answer" in c:
             c = {**c, "answer": c["fallback_answer"], "score": c["fallback_score"]}
         cands.append({**c, "declined": declined})
     if not cands:
@@ -121,15 +155,18 @@ def rechoose(row: dict, acceptable: list[str], gate: float, threshold: float, de
 def summary(args: argparse.Namespace) -> None:
     acceptable = {q.id: q.answers for q in questions(args.category)}
     latest = {(r["id"], r["answerer"]): r for r in map(json.loads, Path(args.out).read_text().splitlines())}
-    print("| answerer | decline_gate | answer_threshold | not_found_when_declined | split | fact n | accuracy | "
-          "median words | unanswerable n | found false |")
-    print("|---|---:|---:|---|---|---:|---:|---:|---:|---:|")
-    runs = [("extractive", None, None, False)] + [("generative", g, t, d) for g in args.gate
-                                                   for t in args.threshold for d in (False, True)]
+    print("| answerer | decline_gate | answer_threshold | not_found_when_declined | answer_p floor | "
+          "answer_from_best_moment | unsure declines | split | fact n | accuracy | median words | unanswerable n "
+          "| found false |")
+    print("|---|---:|---:|---|---:|---|---|---|---:|---:|---:|---:|---:|")
+    runs = [("extractive", None, None, False, None, False, False)] + [
+        ("generative", g, t, d, c, b, u) for g in args.gate for t in args.threshold for d in (False, True)
+        for c in args.confidence for b in (False, True) for u in ((False, True) if (c > 0 or b) and d else (False,))]
     tune = {}
-    for name, gate, t, declined in runs:
-        rows = [rechoose(r, acceptable.get(r["id"], []), gate, t, declined) if name == "generative" else r
-                for r in latest.values() if r["answerer"] == name]
+    _with_best_moments(list(latest.values()))
+    for name, gate, t, declined, conf, best_moment, unsure in runs:
+        rows = [rechoose(r, acceptable.get(r["id"], []), gate, t, declined, conf, unsure, best_moment)
+                if name == "generative" else r for r in latest.values() if r["answerer"] == name]
         for part in ("tune", "test", "all"):
             sel = [r for r in rows if part == "all" or r.get("split") == part]
             facts = [r for r in sel if r["answerable"]]
@@ -139,9 +176,13 @@ def summary(args: argparse.Namespace) -> None:
             words = statistics.median(said) if said else float("nan")
             not_found = sum(not r["found"] for r in none) / len(none) if none else float("nan")
             if part == "tune":
-                tune[(name, gate, t, declined)] = (acc, words, not_found)
-            print(f"| {name} | {'-' if gate is None else gate} | {'-' if t is None else t} | "
-                  f"{'-' if name == 'extractive' else ('yes' if declined else 'no')} | {part} | {len(facts)} | "
+                tune[(name, gate, t, declined, conf, best_moment, unsure)] = (acc, words, not_found)
+            def yes_no(v: bool, name: str = name) -> str:
+                return "-" if name == "extractive" else ("yes" if v else "no")
+
+            print(f"| {name} | {'-' if gate is None else gate} | {'-' if t is None else t} | {yes_no(declined)} | "
+                  f"{'-' if conf is None else conf} | {yes_no(best_moment)} | {yes_no(unsure)} | {part} | "
+                  f"{len(facts)} | "
                   f"{acc:.3f} | {words:.0f} | {len(none)} | {sum(not r['found'] for r in none)} |")
     # Chosen on tune alone: both targets met (accuracy at least the extractive answer's, at most 30
     # words, at least 80% not found), then the most accurate, then the most not found.
@@ -150,7 +191,8 @@ def summary(args: argparse.Namespace) -> None:
              and nf >= 0.8]
     best = max(meets or [k for k in tune if k[0] == "generative"], key=lambda k: (tune[k][0], tune[k][2]))
     print(f"\nchosen on tune ({'both targets met' if meets else 'no setting meets both'}): decline_gate "
-          f"{best[1]}, answer_threshold {best[2]}, not_found_when_declined {best[3]}")
+          f"{best[1]}, answer_threshold {best[2]}, not_found_when_declined {best[3]}, answer_p floor {best[4]}, "
+          f"answer_from_best_moment {best[5]}, unsure declines {best[6]}")
 
 
 def main() -> None:
@@ -167,6 +209,9 @@ def main() -> None:
     floats = lambda v: [float(x) for x in v.split(",")]  # noqa: E731
     parser.add_argument("--threshold", type=floats, default=[0.0, 0.2], help="answer_threshold values")
     parser.add_argument("--gate", type=floats, default=[0.3, 0.5, 0.7, 0.9, 2.0], help="decline_gate values")
+    parser.add_argument("--confidence", type=floats, default=[0.0],
+                        help="floors on answer_p to try (an answer whose least likely token is below it falls back; "
+                             "an experiment, no setting: docs/EVALUATION.md)")
     args = parser.parse_args()
     if args.summary:
         summary(args)

@@ -34,8 +34,8 @@ from models.qwen3 import Qwen3Reranker, strip_think
 from models.streaming import stream_generate
 from models.types import Clip, ModelLocation
 
-__all__ = ["QwenAnswerer", "DeclineGate", "QwenYesNoReranker", "ANSWER_SYSTEM", "EXAMPLES", "NOT_FOUND",
-           "answer_messages", "convert_gguf", "unload_all"]
+__all__ = ["QwenAnswerer", "DeclineGate", "TokenConfidence", "QwenYesNoReranker", "ANSWER_SYSTEM", "EXAMPLES",
+           "NOT_FOUND", "answer_messages", "convert_gguf", "unload_all"]
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +209,33 @@ class DeclineGate:
         return scores
 
 
+class TokenConfidence:
+    """A logits processor, last in the list, that records the probability of each token greedy
+    decoding writes (the largest after every other processor, so after :class:`DeclineGate` it is
+    the probability given that the model does not decline). ``answer_p`` reads the answer's."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[int, float]] = []  # (token id, its probability) per written token
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        p, token = scores[0].float().softmax(-1).max(-1)
+        self.steps.append((int(token), float(p)))
+        return scores
+
+    def answer_p(self, tokenizer: Any) -> float | None:
+        """The least probable token of the answer, before its first time label (or line end);
+        None when nothing was written before it. A 0.5B model writes a wrong answer copied from a
+        nearby line less surely than one a line states (docs/EVALUATION.md)."""
+        least, text = None, ""
+        for token, p in self.steps:
+            text += tokenizer.decode([token])
+            if "[" in text or "\n" in text:
+                break
+            if text.strip(" .,;:"):  # the spaces and stops before the answer's words say nothing
+                least = p if least is None else min(least, p)
+        return least
+
+
 class QwenAnswerer(LazyModel):
     """Short answers from labelled lines, ending with the label of the line used; streamed token by token.
 
@@ -218,8 +245,9 @@ class QwenAnswerer(LazyModel):
     force the answer length with it), ``prefix_cache`` (keep the attention keys and values of
     the prompt's fixed start, the rules and the examples, and read only the lines and the
     question for each answer; off only to measure what it saves).
-    After each answer ``last_decline_p`` holds that probability for the thread that asked
-    (benchmarks and candidates record it; the web page may answer several questions at once).
+    After each answer ``last_decline_p`` holds that probability, and ``last_answer_p`` the
+    probability of the answer's least likely token (:class:`TokenConfidence`), for the thread
+    that asked (candidates record both; the web page may answer several questions at once).
     """
 
     role = "answerer"
@@ -260,14 +288,18 @@ class QwenAnswerer(LazyModel):
             cache = self._cached_prefix(inputs["input_ids"][0].tolist())
             if cache is not None:  # generate reads only the tokens after it
                 kwargs[self._cache_name] = cache
-            gate = None
+            gate, confidence = None, TokenConfidence()
+            kwargs["logits_processor"] = [confidence]
             if not self.min_new_tokens:
                 kwargs.update(stop_strings=["\n"], tokenizer=self._tokenizer)  # one line is the whole answer
                 if self.decline_gate > 0:
                     gate = self._gate(inputs["input_ids"].shape[1])
-                    kwargs["logits_processor"] = [gate]
+                    kwargs["logits_processor"] = [gate, confidence]
+            self.last_decline_p = self.last_answer_p = None
             yield from stream_generate(self._model, self._tokenizer, kwargs)
             self.last_decline_p = gate.p if gate else None
+            declined = gate is not None and gate.p is not None and gate.p >= gate.gate
+            self.last_answer_p = None if declined else confidence.answer_p(self._tokenizer)
 
     def _cached_prefix(self, ids: list[int]) -> Any:
         """A fresh copy of the keys and values of the prompt's fixed start, or None when the prompt
@@ -302,6 +334,15 @@ class QwenAnswerer(LazyModel):
     @last_decline_p.setter
     def last_decline_p(self, value: float | None) -> None:
         self._per_thread.decline_p = value
+
+    @property
+    def last_answer_p(self) -> float | None:
+        """P of the least likely token of this thread's last answer (:meth:`TokenConfidence.answer_p`)."""
+        return getattr(self._per_thread, "answer_p", None)
+
+    @last_answer_p.setter
+    def last_answer_p(self, value: float | None) -> None:
+        self._per_thread.answer_p = value
 
     def _gate(self, prompt_length: int) -> DeclineGate:
         tok = self._tokenizer
