@@ -143,6 +143,11 @@ class FasterWhisperTranscriber(LazyModel, WhisperLanguages):
         probability = ranked[0][1] if ranked else info.language_probability
         return Transcript(out, info.language, probability, tuple(ranked))
 
+    def forget_encodings(self) -> None:
+        """Drop the kept encoder outputs (a benchmark that reads the same audio again starts cold)."""
+        with self._run_lock:
+            self._kept_encodings = []
+
     def _detect(self, audio: np.ndarray, languages: Sequence[str] | None) -> list[tuple[str, float]]:
         with self._run_lock:
             # the encoding is kept for a transcription of the same audio, which usually follows
