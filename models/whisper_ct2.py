@@ -49,7 +49,7 @@ class FasterWhisperTranscriber(LazyModel, WhisperLanguages):
         self.compute_type = compute_type
         self.cpu_threads = cpu_threads
         self._run_lock = threading.Lock()
-        self._kept_encodings: list[tuple[np.ndarray, object]] = []  # newest first
+        self._kept_encodings: list[tuple[np.ndarray, object]] = []  # (features, encoding), most recently used first
         self.kept_encodings = 8  # 3 MB each with base, 8 MB with large-v3
         self.encoder_passes = {"run": 0, "reused": 0}  # how often the encoder ran, and was spared
 
@@ -79,25 +79,32 @@ class FasterWhisperTranscriber(LazyModel, WhisperLanguages):
         # Detecting the language costs a pass of the encoder over 30 s of audio, as much as
         # transcribing a window's worth of speech does (0.8-1 s with base on 2 cores), and
         # faster-whisper's transcribe() encodes the same audio again. So the encoder outputs
-        # of the last few detections are kept for the transcriptions that follow them: this
-        # model's encode() returns one when asked for exactly the same features (compared in
-        # full, so anything else is encoded as usual). A few, not one: an unsure window's
-        # pieces are detected one by one before the window is transcribed.
+        # of the last few passes are kept, and this model's encode() returns one when asked
+        # for exactly the same features (compared in full, so anything else is encoded as
+        # usual). Both orders happen: a window is detected, then transcribed; a suspect
+        # transcript (the transcript guard) is detected after it was transcribed, then read
+        # again. A few, not one: an unsure window's pieces are detected one by one before
+        # the window is transcribed. The least recently used one goes first.
         plain_encode = model.encode
 
         def encode(features):
-            for segment, encoding in self._kept_encodings:
+            for k, (segment, encoding) in enumerate(self._kept_encodings):
                 if segment.shape == features.shape and np.array_equal(segment, features):
                     self.encoder_passes["reused"] += 1
+                    self._kept_encodings = [self._kept_encodings[k]] + self._kept_encodings[:k] + \
+                        self._kept_encodings[k + 1:]
                     return encoding
             self.encoder_passes["run"] += 1
-            return plain_encode(features)
+            encoding = plain_encode(features)
+            # a copy: transcribe() passes views of its whole feature array
+            self._kept_encodings = ([(np.array(features), encoding)] + self._kept_encodings)[: self.kept_encodings]
+            return encoding
 
         model.encode = encode
         self._model = model
 
     def _ranked(self, audio: np.ndarray, languages: Sequence[str] | None) -> list[tuple[str, float]]:
-        """Every language's probability for the first 30 s of ``audio``; its encoding is kept (newest first)."""
+        """Every language's probability for the first 30 s of ``audio`` (its encoding is kept, as every one is)."""
         from faster_whisper.audio import pad_or_trim
 
         extractor = self._model.feature_extractor
@@ -105,7 +112,6 @@ class FasterWhisperTranscriber(LazyModel, WhisperLanguages):
         # the first 30-s segment exactly as transcribe() will cut it, so that its encoding can be reused
         segment = pad_or_trim(features[:, : min(extractor.nb_max_frames, max(features.shape[-1] - 1, 1))])
         encoding = self._model.encode(segment)
-        self._kept_encodings = ([(segment, encoding)] + self._kept_encodings)[: self.kept_encodings]
         tokens = self._model.model.detect_language(encoding)[0]
         return ranked_languages([(token[2:-2], p) for token, p in tokens], languages)
 
@@ -114,32 +120,28 @@ class FasterWhisperTranscriber(LazyModel, WhisperLanguages):
         audio, language = self._begin(audio, language)
         with self._run_lock:
             ranked: list[tuple[str, float]] = []
-            try:
-                if language is None and audio.size:
-                    ranked = self._ranked(audio, languages)
-                    language = ranked[0][0]
-                segments, info = self._model.transcribe(
-                    audio,
-                    language=language,
-                    task="transcribe",
-                    beam_size=self.beam_size,
-                    temperature=self.temperature,
-                    initial_prompt=prompt or None,
-                    condition_on_previous_text=True,
-                    no_repeat_ngram_size=self.no_repeat_ngram_size,
-                    vad_filter=False,  # the indexer has already cut the audio with Silero VAD
-                    without_timestamps=False,
-                    word_timestamps=word_timestamps,
-                )
-                out = [
-                    TranscriptSegment(s.start, s.end, s.text.strip(), s.avg_logprob, s.no_speech_prob,
-                                      tuple(Word(w.start, w.end, w.word) for w in (s.words or ())))
-                    for s in segments
-                    if s.text.strip()
-                ]
-            finally:
-                if ranked:  # the encoding made for this call is not wanted again
-                    self._kept_encodings = self._kept_encodings[1:]
+            if language is None and audio.size:
+                ranked = self._ranked(audio, languages)
+                language = ranked[0][0]
+            segments, info = self._model.transcribe(
+                audio,
+                language=language,
+                task="transcribe",
+                beam_size=self.beam_size,
+                temperature=self.temperature,
+                initial_prompt=prompt or None,
+                condition_on_previous_text=True,
+                no_repeat_ngram_size=self.no_repeat_ngram_size,
+                vad_filter=False,  # the indexer has already cut the audio with Silero VAD
+                without_timestamps=False,
+                word_timestamps=word_timestamps,
+            )
+            out = [
+                TranscriptSegment(s.start, s.end, s.text.strip(), s.avg_logprob, s.no_speech_prob,
+                                  tuple(Word(w.start, w.end, w.word) for w in (s.words or ())))
+                for s in segments
+                if s.text.strip()
+            ]
         probability = ranked[0][1] if ranked else info.language_probability
         return Transcript(out, info.language, probability, tuple(ranked))
 
