@@ -119,7 +119,15 @@ def test_a_detected_window_is_encoded_once_and_read_the_same(shared_media):
     transcriber.transcribe(jfk, language="en")
     again = transcriber.language_probabilities(jfk)
     assert again[0][0] == "en" and again[0][1] == pytest.approx(ranked[0][1], abs=1e-3)
-    assert transcriber.encoder_passes == {"run": 1, "reused": 1}
+    transcriber.transcribe(jfk, language="de")  # the guard's second reading
+    assert transcriber.encoder_passes == {"run": 1, "reused": 2}
+    # a detection's encoding outlives transcriptions of other audio in between (an unsure window waits for pass 2)
+    transcriber.forget_encodings()
+    transcriber.language_probabilities(jfk)
+    transcriber.transcribe(jfk[16000:], language="en")
+    transcriber.encoder_passes.update(run=0, reused=0)
+    transcriber.transcribe(jfk, language="en")
+    assert transcriber.encoder_passes["reused"] == 1
     # language None: detected and transcribed from one encoding (at most one pass: it may still be kept),
     # the ranking comes with the transcript
     transcriber.encoder_passes.update(run=0, reused=0)
