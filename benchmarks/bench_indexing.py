@@ -64,6 +64,9 @@ def main() -> None:
         for screen in modes:
             options = qa.index_options(force=True)
             options = dataclasses.replace(options, screen=dataclasses.replace(options.screen, enabled=screen))
+            # cold, as for new files: the faster-whisper backend keeps its last few encodings,
+            # and every run indexes the same audio again
+            getattr(hub.require("transcriber"), "forget_encodings", lambda: None)()
             with tempfile.TemporaryDirectory() as tmp:
                 cpu0 = time.process_time()  # every thread of this process: what the work costs, whatever else runs
                 report = Indexer(Path(tmp), hub, options).index(folders)

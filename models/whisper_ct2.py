@@ -49,8 +49,10 @@ class FasterWhisperTranscriber(LazyModel, WhisperLanguages):
         self.compute_type = compute_type
         self.cpu_threads = cpu_threads
         self._run_lock = threading.Lock()
-        self._kept_encodings: list[tuple[np.ndarray, object]] = []  # newest first
-        self.kept_encodings = 8  # 3 MB each with base, 8 MB with large-v3
+        self._kept_encodings: list[tuple[np.ndarray, object]] = []  # (features, encoding) of detections, newest first
+        self.kept_encodings = 8  # 3 MB each with base, 8 MB with large-v3 (0: none kept, the plain encoder)
+        self._transcribed: list[tuple[np.ndarray, object]] = []  # those the latest transcription made
+        self._detecting = False
         self.encoder_passes = {"run": 0, "reused": 0}  # how often the encoder ran, and was spared
 
     def _hf_repo_for(self, model: str) -> str | None:
@@ -78,20 +80,35 @@ class FasterWhisperTranscriber(LazyModel, WhisperLanguages):
         )
         # Detecting the language costs a pass of the encoder over 30 s of audio, as much as
         # transcribing a window's worth of speech does (0.8-1 s with base on 2 cores), and
-        # faster-whisper's transcribe() encodes the same audio again. So the encoder outputs
-        # of the last few detections are kept for the transcriptions that follow them: this
-        # model's encode() returns one when asked for exactly the same features (compared in
-        # full, so anything else is encoded as usual). A few, not one: an unsure window's
-        # pieces are detected one by one before the window is transcribed.
+        # faster-whisper's transcribe() encodes the same audio again. So encoder outputs are
+        # kept, and this model's encode() returns one when asked for exactly the same features
+        # (compared in full, so anything else is encoded as usual):
+        # * those of the last few detections, for the transcriptions that follow them (a few,
+        #   not one: an unsure window's pieces are detected one by one before the window is
+        #   transcribed);
+        # * those of the latest transcription, for a detection of the same audio after it (the
+        #   transcript guard detects the language of a transcript it doubts, then reads the
+        #   audio again from that detection's encoding). Only the latest: kept with the
+        #   detections they would push out the encodings of windows still to be transcribed.
         plain_encode = model.encode
 
         def encode(features):
-            for segment, encoding in self._kept_encodings:
-                if segment.shape == features.shape and np.array_equal(segment, features):
-                    self.encoder_passes["reused"] += 1
-                    return encoding
-            self.encoder_passes["run"] += 1
-            return plain_encode(features)
+            if self.kept_encodings <= 0:
+                self.encoder_passes["run"] += 1
+                return plain_encode(features)
+            found = next(((segment, encoding) for segment, encoding in (*self._kept_encodings, *self._transcribed)
+                          if segment.shape == features.shape and np.array_equal(segment, features)), None)
+            if found is not None:
+                self.encoder_passes["reused"] += 1
+            else:
+                self.encoder_passes["run"] += 1
+                # a copy: transcribe() passes views of its feature array
+                found = (np.array(features), plain_encode(features))
+                if not self._detecting:
+                    self._transcribed.append(found)
+            if self._detecting and all(found[1] is not encoding for _, encoding in self._kept_encodings):
+                self._kept_encodings = ([found] + self._kept_encodings)[: self.kept_encodings]
+            return found[1]
 
         model.encode = encode
         self._model = model
@@ -104,8 +121,11 @@ class FasterWhisperTranscriber(LazyModel, WhisperLanguages):
         features = extractor(audio)
         # the first 30-s segment exactly as transcribe() will cut it, so that its encoding can be reused
         segment = pad_or_trim(features[:, : min(extractor.nb_max_frames, max(features.shape[-1] - 1, 1))])
-        encoding = self._model.encode(segment)
-        self._kept_encodings = ([(segment, encoding)] + self._kept_encodings)[: self.kept_encodings]
+        self._detecting = True
+        try:
+            encoding = self._model.encode(segment)
+        finally:
+            self._detecting = False
         tokens = self._model.model.detect_language(encoding)[0]
         return ranked_languages([(token[2:-2], p) for token, p in tokens], languages)
 
@@ -114,34 +134,36 @@ class FasterWhisperTranscriber(LazyModel, WhisperLanguages):
         audio, language = self._begin(audio, language)
         with self._run_lock:
             ranked: list[tuple[str, float]] = []
-            try:
-                if language is None and audio.size:
-                    ranked = self._ranked(audio, languages)
-                    language = ranked[0][0]
-                segments, info = self._model.transcribe(
-                    audio,
-                    language=language,
-                    task="transcribe",
-                    beam_size=self.beam_size,
-                    temperature=self.temperature,
-                    initial_prompt=prompt or None,
-                    condition_on_previous_text=True,
-                    no_repeat_ngram_size=self.no_repeat_ngram_size,
-                    vad_filter=False,  # the indexer has already cut the audio with Silero VAD
-                    without_timestamps=False,
-                    word_timestamps=word_timestamps,
-                )
-                out = [
-                    TranscriptSegment(s.start, s.end, s.text.strip(), s.avg_logprob, s.no_speech_prob,
-                                      tuple(Word(w.start, w.end, w.word) for w in (s.words or ())))
-                    for s in segments
-                    if s.text.strip()
-                ]
-            finally:
-                if ranked:  # the encoding made for this call is not wanted again
-                    self._kept_encodings = self._kept_encodings[1:]
+            self._transcribed = []
+            if language is None and audio.size:
+                ranked = self._ranked(audio, languages)
+                language = ranked[0][0]
+            segments, info = self._model.transcribe(
+                audio,
+                language=language,
+                task="transcribe",
+                beam_size=self.beam_size,
+                temperature=self.temperature,
+                initial_prompt=prompt or None,
+                condition_on_previous_text=True,
+                no_repeat_ngram_size=self.no_repeat_ngram_size,
+                vad_filter=False,  # the indexer has already cut the audio with Silero VAD
+                without_timestamps=False,
+                word_timestamps=word_timestamps,
+            )
+            out = [
+                TranscriptSegment(s.start, s.end, s.text.strip(), s.avg_logprob, s.no_speech_prob,
+                                  tuple(Word(w.start, w.end, w.word) for w in (s.words or ())))
+                for s in segments
+                if s.text.strip()
+            ]
         probability = ranked[0][1] if ranked else info.language_probability
         return Transcript(out, info.language, probability, tuple(ranked))
+
+    def forget_encodings(self) -> None:
+        """Drop the kept encoder outputs (a benchmark that reads the same audio again starts cold)."""
+        with self._run_lock:
+            self._kept_encodings, self._transcribed = [], []
 
     def _detect(self, audio: np.ndarray, languages: Sequence[str] | None) -> list[tuple[str, float]]:
         with self._run_lock:

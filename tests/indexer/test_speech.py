@@ -107,11 +107,27 @@ def test_a_detected_window_is_encoded_once_and_read_the_same(shared_media):
     transcriber = ModelHub(ModelsConfig(profile="packaged")).required.transcriber  # multilingual base
     jfk = decode_audio(shared_media / "audio" / "en_jfk_inaugural_ask-not.flac")
     plain = transcriber.transcribe(jfk, language="en")
+    transcriber.forget_encodings()
     transcriber.encoder_passes.update(run=0, reused=0)
     ranked = transcriber.language_probabilities(jfk)
     reused = transcriber.transcribe(jfk, language=ranked[0][0])
     assert ranked[0][0] == "en" and transcriber.encoder_passes == {"run": 1, "reused": 1}
     assert [(s.start, s.end, s.text) for s in reused.segments] == [(s.start, s.end, s.text) for s in plain.segments]
+    # the other order, as the transcript guard has it (a transcript in doubt, then its language): one pass too
+    transcriber.forget_encodings()
+    transcriber.encoder_passes.update(run=0, reused=0)
+    transcriber.transcribe(jfk, language="en")
+    again = transcriber.language_probabilities(jfk)
+    assert again[0][0] == "en" and again[0][1] == pytest.approx(ranked[0][1], abs=1e-3)
+    transcriber.transcribe(jfk, language="de")  # the guard's second reading
+    assert transcriber.encoder_passes == {"run": 1, "reused": 2}
+    # a detection's encoding outlives transcriptions of other audio in between (an unsure window waits for pass 2)
+    transcriber.forget_encodings()
+    transcriber.language_probabilities(jfk)
+    transcriber.transcribe(jfk[16000:], language="en")
+    transcriber.encoder_passes.update(run=0, reused=0)
+    transcriber.transcribe(jfk, language="en")
+    assert transcriber.encoder_passes["reused"] == 1
     # language None: detected and transcribed from one encoding (at most one pass: it may still be kept),
     # the ranking comes with the transcript
     transcriber.encoder_passes.update(run=0, reused=0)
