@@ -236,6 +236,23 @@ class TokenConfidence:
         return least
 
 
+class _PerThread:
+    """An attribute of a model whose value belongs to the thread that set it (what it measured of
+    its own last answer: the web page may answer several questions at once); None until set."""
+
+    def __init__(self, doc: str):
+        self.__doc__ = doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        return self if obj is None else getattr(obj._per_thread, self.name, None)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        setattr(obj._per_thread, self.name, value)
+
+
 class QwenAnswerer(LazyModel):
     """Short answers from labelled lines, ending with the label of the line used; streamed token by token.
 
@@ -289,12 +306,11 @@ class QwenAnswerer(LazyModel):
             if cache is not None:  # generate reads only the tokens after it
                 kwargs[self._cache_name] = cache
             gate, confidence = None, TokenConfidence()
-            kwargs["logits_processor"] = [confidence]
             if not self.min_new_tokens:
                 kwargs.update(stop_strings=["\n"], tokenizer=self._tokenizer)  # one line is the whole answer
                 if self.decline_gate > 0:
                     gate = self._gate(inputs["input_ids"].shape[1])
-                    kwargs["logits_processor"] = [gate, confidence]
+            kwargs["logits_processor"] = [p for p in (gate, confidence) if p is not None]  # the recorder last
             self.last_decline_p = self.last_answer_p = None
             yield from stream_generate(self._model, self._tokenizer, kwargs)
             self.last_decline_p = gate.p if gate else None
@@ -326,23 +342,9 @@ class QwenAnswerer(LazyModel):
             return None
         return copy.deepcopy(cache)  # generate extends the cache it is given
 
-    @property
-    def last_decline_p(self) -> float | None:
-        """P of declining measured for this thread's last answer (None without a gate)."""
-        return getattr(self._per_thread, "decline_p", None)
-
-    @last_decline_p.setter
-    def last_decline_p(self, value: float | None) -> None:
-        self._per_thread.decline_p = value
-
-    @property
-    def last_answer_p(self) -> float | None:
-        """P of the least likely token of this thread's last answer (:meth:`TokenConfidence.answer_p`)."""
-        return getattr(self._per_thread, "answer_p", None)
-
-    @last_answer_p.setter
-    def last_answer_p(self, value: float | None) -> None:
-        self._per_thread.answer_p = value
+    last_decline_p = _PerThread("P of declining measured for this thread's last answer (None without a gate).")
+    last_answer_p = _PerThread("P of the least likely token of this thread's last answer "
+                               "(:meth:`TokenConfidence.answer_p`).")
 
     def _gate(self, prompt_length: int) -> DeclineGate:
         tok = self._tokenizer
