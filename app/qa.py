@@ -62,11 +62,12 @@ def models_config(settings: Settings, profile: str | None = None) -> ModelsConfi
                                 no_repeat_ngram_size=s.no_repeat_ngram_size),
             "frame_embedder": role("frame_embedder", batch_size=s.clip_batch_size, dtype=s.dtype),
             "describer": role("describer", **vl),
-            "answerer": role("answerer", **vl, decline_gate=s.decline_gate),
+            "answerer": role("answerer", **vl, decline_gate=s.decline_gate, quantization=s.answerer_quantization),
             "text_embedder": role("text_embedder", batch_size=s.embed_batch_size, max_length=s.max_text_tokens,
                                   dtype=s.dtype, weight=s.text_embedder_weight),
             "reranker": role("reranker", batch_size=s.rerank_batch_size, max_length=s.max_text_tokens,
-                             dtype=s.dtype, instruction=s.reranker_instruction),
+                             dtype=s.dtype, instruction=s.reranker_instruction,
+                             quantization=s.answerer_quantization),
         },
     )
 

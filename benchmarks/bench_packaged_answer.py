@@ -14,11 +14,13 @@ Measured, medians over ``--runs`` questions after one warm-up:
   candidates): retrieval, first generated token, the whole answer with the reranking, and the
   same questions answered extractively (``answerer = "extractive"``, no reranker) as the baseline.
 Peak RSS is the process's from each model's start (the kernel's VmHWM reset before it), so a
-model measured second is not charged for the first one's. Prints a table and writes
+model measured second is not charged for the first one's. ``--quantization none,int8``
+measures each model with float32 weights and with ``answerer_quantization = "int8"`` (its
+load includes quantising), one after the other. Prints a table and writes
 benchmarks/results/packaged_answer.json.
 
     python benchmarks/bench_packaged_answer.py [--runs 3] [--top-k 1,3] [--index DIR]
-        [--models Qwen2.5-Coder-0.5B-Instruct-GGUF,Qwen2.5-Coder-1.5B-Instruct-GGUF]
+        [--models Qwen2.5-Coder-0.5B-Instruct-GGUF,Qwen2.5-Coder-1.5B-Instruct-GGUF] [--quantization none,int8]
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ def ask_once(qa, question: str, top_k: int) -> dict:
             "answer": answer.answer, "candidates": len(answer.candidates)}
 
 
-def measure(model: str, args: argparse.Namespace) -> dict:
+def measure(model: str, args: argparse.Namespace, quantization: str | None = None) -> dict:
     """Every number of the module docstring for one packaged answerer model (the reranker takes it too)."""
     import torch
 
@@ -94,6 +96,8 @@ def measure(model: str, args: argparse.Namespace) -> dict:
     top_ks = [int(k) for k in args.top_k.split(",")]
     settings = load_settings(env={}).replace(profile="packaged", index_dir=args.index, whisper_model="tiny.en",
                                              device="cpu", answerer_model=model)
+    if quantization:
+        settings = settings.replace(answerer_quantization=quantization)
     qa = VideoQA(settings)
     if not (Path(args.index) / "catalog.sqlite3").exists():
         print("indexing the sample videos ...", file=sys.stderr, flush=True)
@@ -110,7 +114,7 @@ def measure(model: str, args: argparse.Namespace) -> dict:
         qwen_text.unload_all()
         t0 = time.perf_counter()
         folder = qwen_text.prepared_path(answerer.location, answerer.cache_dir, "answerer")
-        qwen_text._load_shared(folder, "cpu", "auto")
+        qwen_text._load_shared(folder, "cpu", "auto", settings.answerer_quantization)
         loads.append(time.perf_counter() - t0)
     answerer.load()
     reranker.load()
@@ -144,7 +148,7 @@ def measure(model: str, args: argparse.Namespace) -> dict:
         rows.append(row)
     peak = proc_status_kib("VmHWM") / 2**20 if hwm else _rss_gib()
     summary = {
-        "model": model, "threads": torch.get_num_threads(), "load_s": round(median(loads), 2),
+        "model": model, "quantization": settings.answerer_quantization, "threads": torch.get_num_threads(), "load_s": round(median(loads), 2),
         "prompt_tokens": prompt_tokens,
         "runtime_first_token_s": round(median(r["first_token_s"] for r in runtime), 3),
         "runtime_first_token_no_prefix_cache_s": round(median(r["first_token_s"] for r in uncached), 3),
@@ -164,16 +168,19 @@ def main() -> None:
     parser.add_argument("--models", default=PACKAGED_QWEN,
                         help="answerer_model values, comma-separated, measured one after the other in this run "
                              f"(e.g. {PACKAGED_QWEN},{PACKAGED_QWEN_1_5B})")
+    parser.add_argument("--quantization", default="",
+                        help="answerer_quantization values (none, int8), comma-separated: each model is measured "
+                             "with each, one after the other in this run (default: the setting's default)")
     parser.add_argument("--index", default=str(RESULTS / "packaged-answer-index"),
                         help="Index of the sample videos (made once with Whisper tiny.en).")
     args = parser.parse_args()
 
     t_start = time.perf_counter()
     results = []
-    for model in args.models.split(","):
-        s = measure(model, args)
+    for model, quantization in [(m, q) for m in args.models.split(",") for q in args.quantization.split(",")]:
+        s = measure(model, args, quantization or None)
         results.append(s)
-        print(f"\n{model}: load {s['load_s']} s (converted float32 safetensors); peak RSS {s['peak_rss_gib']} GiB"
+        print(f"\n{model} ({s['quantization']}): load {s['load_s']} s (converted float32 safetensors); peak RSS {s['peak_rss_gib']} GiB"
               f"{'' if s['peak_rss_own'] else ' (whole process so far)'}", flush=True)
         print("| runtime | first token s | without prefix cache s | answer s | decode pieces/s | prompt tokens "
               "(cached) | rerank 3 s |")

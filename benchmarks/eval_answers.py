@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> None:
         done = {(r["id"], r["answerer"]) for r in map(json.loads, out.read_text().splitlines())}
     base = load_settings(env={}).replace(index_dir=args.index_dir, profile="packaged", device="cpu",
                                          answerer_model=args.answerer_model)
+    if args.quantization:
+        base = base.replace(answerer_quantization=args.quantization)
     variants = {"generative": VideoQA(base.replace(answer_threshold=0.0, decline_gate=2.0,
                                                    not_found_when_declined=False, answer_from_best_moment=False)),
                 "extractive": VideoQA(base.replace(answerer="extractive", reranker="off"))}
@@ -204,6 +206,8 @@ def main() -> None:
     parser.add_argument("--answerer-model", default=None,
                         help="answerer_model (the packaged reranker takes the same), e.g. "
                              "Qwen2.5-Coder-1.5B-Instruct-GGUF; default: the packaged default")
+    parser.add_argument("--quantization", default=None, choices=("none", "int8"),
+                        help="answerer_quantization (default: the setting's default)")
     parser.add_argument("--split", default=None, help="Ask only this split's questions (tune, test) first; "
                         "a later run without it adds the others")
     floats = lambda v: [float(x) for x in v.split(",")]  # noqa: E731

@@ -29,8 +29,8 @@ from typing import Any, Iterator
 from filelock import FileLock
 
 from models.base import LazyModel, quiet_transformers, resolve_dtype
-from models.errors import ModelNotFoundError
-from models.qwen3 import Qwen3Reranker, strip_think
+from models.errors import ConfigError, ModelNotFoundError
+from models.qwen3 import DEFAULT_INSTRUCTION, Qwen3Reranker, strip_think
 from models.streaming import stream_generate
 from models.types import Clip, ModelLocation
 
@@ -56,7 +56,7 @@ EXAMPLES = (
      "Question: how long is the river?", f"{NOT_FOUND}."),
 )
 
-_SHARED: dict[tuple[str, str, str], tuple[Any, Any, threading.Lock]] = {}
+_SHARED: dict[tuple[str, str, str, str], tuple[Any, Any, threading.Lock]] = {}
 _SHARED_LOCK = threading.Lock()
 _STAMP = "converted.json"
 
@@ -160,9 +160,119 @@ def prepared_path(location: ModelLocation, cache_dir: Path, role: str) -> Path:
                              "(with config.json)")
 
 
-def _load_shared(path: Path, device: str, dtype_name: str) -> tuple[Any, Any, threading.Lock]:
-    """One model and tokenizer per (folder, device, dtype), shared by the answerer and the reranker."""
-    key = (str(path), device, dtype_name)
+QUANTIZATIONS = ("none", "int8")
+
+
+def resolve_quantization(device: str, quantization: str = "none") -> str:
+    """A checked quantization: none (the weights as loaded) or int8 (torch's dynamic quantisation, CPU only)."""
+    if quantization not in QUANTIZATIONS:
+        raise ConfigError(f"invalid quantization {quantization!r}, expected one of: {', '.join(QUANTIZATIONS)}")
+    if quantization == "int8" and device.startswith("cuda"):
+        raise ConfigError("quantization 'int8' runs on the CPU only; use 'none' with device cuda")
+    return quantization
+
+
+# What the weights are calibrated on before int8: the answerer's prompts and a reranker's, on
+# lines of their own (not the evaluation set's).
+_CALIBRATION_LINES = (
+    "[00:00–00:08] (speech) There are eight planets in the solar system, and they all orbit the sun.\n"
+    "[00:08–00:15] (speech) Jupiter is the largest planet, and Saturn is the one with rings.\n"
+    "[00:15–00:21] (speech) Earth is the third planet from the sun, and it has one moon.")
+_CALIBRATION_QUESTIONS = ("which planet has rings?", "how many moons does Earth have?", "why is the sky blue?")
+SMOOTHING_ALPHA = 0.5
+
+
+def _calibration_texts(tokenizer: Any) -> list[str]:
+    texts = [tokenizer.apply_chat_template(answer_messages(q, _CALIBRATION_LINES), tokenize=False,
+                                           add_generation_prompt=True) for q in _CALIBRATION_QUESTIONS]
+    pair = f"<Instruct>: {DEFAULT_INSTRUCTION}\n<Query>: {_CALIBRATION_QUESTIONS[0]}\n<Document>: Saturn\n" \
+           f"Evidence:\n{_CALIBRATION_LINES}"
+    return texts + [Qwen3Reranker.PREFIX + pair + QwenYesNoReranker.SUFFIX]
+
+
+def smooth_activations(model: Any, tokenizer: Any, alpha: float = SMOOTHING_ALPHA) -> bool:
+    """SmoothQuant (Xiao et al., 2023) on a Qwen2 model, in place: the same function, with the
+    inputs of the quantised layers made easier to quantise.
+
+    A few input channels of each block's linear layers are far larger than the rest, and an int8
+    layer quantises its whole input with one scale, so the small channels lose most of their
+    precision. Each input channel j is divided by s_j = max|x_j|^alpha / max|w_j|^(1-alpha)
+    (measured on :func:`_calibration_texts`) and the weights that read it are multiplied by s_j:
+    for q/k/v and gate/up the division is folded into the RMS norm before them, for down_proj
+    into up_proj's rows. In float32 the outputs do not change (a test checks it). Returns False,
+    changing nothing, for a model without Qwen2's layer names.
+    """
+    import torch
+
+    layers = getattr(getattr(model, "model", None), "layers", None)
+    names = ("input_layernorm", "post_attention_layernorm", "self_attn", "mlp")
+    if not layers or not all(hasattr(layer, n) for layer in layers for n in names):
+        return False
+    largest: dict[Any, Any] = {}
+
+    def record(module: Any, args: tuple) -> None:
+        x = args[0].detach().reshape(-1, args[0].shape[-1]).abs().amax(0)
+        largest[module] = torch.maximum(largest[module], x) if module in largest else x
+
+    watched = [m for layer in layers for m in (layer.self_attn.q_proj, layer.mlp.gate_proj, layer.mlp.down_proj)]
+    hooks = [m.register_forward_pre_hook(record) for m in watched]
+    try:
+        with torch.inference_mode():
+            for text in _calibration_texts(tokenizer):
+                model(**tokenizer(text, return_tensors="pt").to(model.device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+    def scales(x_max: Any, weights: list[Any]) -> Any:
+        w_max = torch.stack([w.abs().amax(0) for w in weights]).amax(0)
+        return (x_max.clamp(min=1e-5).pow(alpha) / w_max.clamp(min=1e-5).pow(1 - alpha)).clamp(min=1e-5)
+
+    with torch.no_grad():
+        for layer in layers:
+            attn, mlp = layer.self_attn, layer.mlp
+            for norm, linears in ((layer.input_layernorm, (attn.q_proj, attn.k_proj, attn.v_proj)),
+                                  (layer.post_attention_layernorm, (mlp.gate_proj, mlp.up_proj))):
+                s = scales(largest[linears[0]], [lin.weight for lin in linears])
+                norm.weight.div_(s)
+                for lin in linears:
+                    lin.weight.mul_(s)
+            s = scales(largest[mlp.down_proj], [mlp.down_proj.weight])
+            mlp.up_proj.weight.div_(s[:, None])
+            mlp.down_proj.weight.mul_(s)
+    return True
+
+
+def quantize_int8(model: Any, tokenizer: Any | None = None) -> Any:
+    """Every linear layer of the transformer blocks to int8 weights (per output channel), in place.
+
+    torch's dynamic quantisation: weights stored as int8 with a scale per output row, each
+    layer's input quantised on the fly with one scale, the product accumulated in int32
+    (fbgemm). On 2 CPU cores a prompt is read in about half the float32 time
+    (docs/BENCHMARKS.md). With a ``tokenizer`` the weights are first smoothed
+    (:func:`smooth_activations`): without it the answers lost accuracy (docs/EVALUATION.md). The
+    output layer (``lm_head``) stays float32: the probabilities the decline gate and the
+    reranker read come from it.
+    """
+    import warnings
+
+    import torch
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    if tokenizer is not None:
+        smooth_activations(model, tokenizer)
+    spec = {name: per_channel_dynamic_qconfig for name, module in model.named_modules()
+            if isinstance(module, torch.nn.Linear) and name != "lm_head"}
+    with warnings.catch_warnings():  # torch points eager-mode quantisation users at torchao
+        warnings.simplefilter("ignore")
+        return quantize_dynamic(model, spec, dtype=torch.qint8, inplace=True)
+
+
+def _load_shared(path: Path, device: str, dtype_name: str,
+                 quantization: str = "none") -> tuple[Any, Any, threading.Lock]:
+    """One model and tokenizer per (folder, device, dtype, quantization), shared by the answerer and the reranker."""
+    quantization = resolve_quantization(device, quantization)
+    key = (str(path), device, dtype_name, quantization)
     with _SHARED_LOCK:
         if key not in _SHARED:
             from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -172,9 +282,14 @@ def _load_shared(path: Path, device: str, dtype_name: str) -> tuple[Any, Any, th
             tokenizer.padding_side = "left"  # the reranker scores a batch at its last position
             if tokenizer.pad_token_id is None:
                 tokenizer.pad_token = tokenizer.eos_token
-            model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True,
-                                                         dtype=resolve_dtype(device, dtype_name))
-            _SHARED[key] = (model.to(device).eval(), tokenizer, threading.Lock())
+            dtype = resolve_dtype(device, dtype_name)
+            if quantization == "int8" and str(dtype) != "torch.float32":
+                raise ConfigError(f"quantization 'int8' starts from float32 weights, not {dtype_name}")
+            model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=dtype)
+            model = model.to(device).eval()
+            if quantization == "int8":
+                model = quantize_int8(model, tokenizer)
+            _SHARED[key] = (model, tokenizer, threading.Lock())
         return _SHARED[key]
 
 
@@ -261,7 +376,8 @@ class QwenAnswerer(LazyModel):
     setting's default; 0 leaves the choice to greedy decoding), ``min_new_tokens`` (benchmarks
     force the answer length with it), ``prefix_cache`` (keep the attention keys and values of
     the prompt's fixed start, the rules and the examples, and read only the lines and the
-    question for each answer; off only to measure what it saves).
+    question for each answer; off only to measure what it saves), ``quantization`` (none, or
+    int8: :func:`quantize_int8`; the reranker must ask for the same to share the loaded model).
     After each answer ``last_decline_p`` holds that probability, and ``last_answer_p`` the
     probability of the answer's least likely token (:class:`TokenConfidence`), for the thread
     that asked (candidates record both; the web page may answer several questions at once).
@@ -271,10 +387,12 @@ class QwenAnswerer(LazyModel):
     backend_name = "qwen2.5"
 
     def __init__(self, model: str | None = None, *, max_answer_tokens: int = 48, dtype: str = "auto",
-                 decline_gate: float = 0.5, min_new_tokens: int = 0, prefix_cache: bool = True, **kw):
+                 decline_gate: float = 0.5, min_new_tokens: int = 0, prefix_cache: bool = True,
+                 quantization: str = "none", **kw):
         super().__init__(model, **kw)
         self.max_answer_tokens = max(1, int(max_answer_tokens))
         self.dtype = dtype
+        self.quantization = quantization
         self.decline_gate = float(decline_gate)
         self.min_new_tokens = min_new_tokens
         self.prefix_cache = prefix_cache
@@ -284,7 +402,7 @@ class QwenAnswerer(LazyModel):
 
     def _load(self, location: ModelLocation, device: str) -> None:
         folder = prepared_path(location, self.cache_dir, self.role)
-        self._model, self._tokenizer, self._run_lock = _load_shared(folder, device, self.dtype)
+        self._model, self._tokenizer, self._run_lock = _load_shared(folder, device, self.dtype, self.quantization)
         self._prefix = None  # made from this model when first needed
 
     def prompt(self, question: str, context: str) -> str:
@@ -372,7 +490,15 @@ class QwenYesNoReranker(Qwen3Reranker):
     # answer step weighs it by the retrieval score when it chooses (docs/EVALUATION.md).
     retrieval_prior = True
 
+    def __init__(self, model: str | None = None, *, quantization: str = "none", **kw):
+        super().__init__(model, **kw)
+        self.quantization = quantization
+
     def _weights(self, location: ModelLocation, device: str) -> tuple[Any, Any]:
         folder = prepared_path(location, self.cache_dir, self.role)
-        model, tokenizer, self._run_lock = _load_shared(folder, device, self.dtype)
+        model, tokenizer, self._run_lock = _load_shared(folder, device, self.dtype, self.quantization)
+        if resolve_quantization(device, self.quantization) == "int8":
+            # An int8 layer quantises its whole input with one scale: in a padded batch a candidate's
+            # score would depend on the others and on the padding, so each is scored alone.
+            self.batch_size = 1
         return model, tokenizer

@@ -104,3 +104,28 @@ def test_answer_from_best_moment_from_a_file_holding_only_that_line(generative_q
             written = _generated_candidate(hit, c.generated, context_of(hit), QUESTION) if c.generated else None
             kept = written is not None and (not best_only or cites_best_moment(written, hit))
             assert (c.method == "generative") is kept, (best_only, c.to_dict())
+
+
+@pytest.mark.slow
+def test_int8_from_a_file_holding_only_that_line(generative_qa, generative_env, tmp_path):
+    """``answerer_quantization = "int8"`` as docs/SETTINGS.md shows it: the packaged model is loaded
+    once for both roles with int8 blocks (the float32 one of the other tests stays as it was), and
+    answers from the sample library, citing the video that search found."""
+    import torch
+    from torch.ao.nn.quantized.dynamic import Linear as Int8Linear
+
+    from app import VideoQA, load_settings
+
+    toml = tmp_path / "videoqa.toml"
+    toml.write_text('answerer_quantization = "int8"\n')
+    qa = VideoQA(load_settings(config=toml, env=generative_env))
+    answer = qa.ask("which planet has rings?")
+    answerer, reranker = qa.hub.required.answerer, qa.hub.required.reranker
+    assert answerer._model is reranker._model and reranker.batch_size == 1
+    blocks = answerer._model.model.layers
+    assert all(isinstance(layer.mlp.down_proj, Int8Linear) and isinstance(layer.self_attn.q_proj, Int8Linear)
+               for layer in blocks)
+    assert type(answerer._model.lm_head) is torch.nn.Linear
+    assert not isinstance(generative_qa.hub.required.answerer._model.model.layers[0].mlp.down_proj, Int8Linear)
+    assert answer.found and answer.method.endswith("+rerank") and answer.candidates
+    assert answer.citations and answer.citations[0].video.endswith("solar_system.mp4"), answer.to_dict()

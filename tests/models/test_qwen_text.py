@@ -53,6 +53,70 @@ def test_the_prefix_cache_changes_no_token(tiny_qwen2, tmp_path, gate, min_new_t
     assert cached._cached_prefix(full[1:]) is None and plain._prefix is None
 
 
+def test_int8_quantises_the_blocks_keeps_the_output_layer_and_is_shared(tiny_qwen2, tmp_path):
+    """The transformer blocks' linear layers become int8 (per output channel), lm_head stays float32,
+    the reranker asking for the same shares the quantised model, and both still read a prompt closely."""
+    import torch
+    from torch.ao.nn.quantized.dynamic import Linear as Int8Linear
+
+    kw = dict(path=str(tiny_qwen2), device="cpu", cache_dir=tmp_path)
+    int8, plain = QwenAnswerer(**kw, quantization="int8"), QwenAnswerer(**kw, quantization="none")
+    int8.load(), plain.load()
+    assert int8._model is not plain._model
+    blocks = {name: type(m) for name, m in int8._model.named_modules() if name.endswith("_proj")}
+    assert len(blocks) >= 7 and set(blocks.values()) == {Int8Linear}, blocks
+    assert type(int8._model.lm_head) is torch.nn.Linear and int8._model.lm_head.weight.dtype == torch.float32
+    assert {type(m) for name, m in plain._model.named_modules() if name.endswith("_proj")} == {torch.nn.Linear}
+    reranker = QwenYesNoReranker(**kw, quantization="int8")
+    reranker.load()
+    assert reranker._model is int8._model  # one quantised model for both roles
+    documents = ["Saturn", "a much longer document about bread and yeast"]
+    together = reranker.score("which planet has rings?", documents)
+    assert together == [reranker.score("which planet has rings?", [d])[0] for d in documents]  # scored alone
+    ids = int8._tokenizer(int8.prompt("which planet has rings?", SOLAR), return_tensors="pt")
+    with torch.inference_mode():
+        a, b = int8._model(**ids).logits[0, -1], plain._model(**ids).logits[0, -1]
+    assert ((a - b).norm() / b.norm()).item() < 0.1  # 8-bit weights: close, not equal
+    assert not torch.equal(a, b)
+    # the answer step's code paths run on it: streaming, the decline gate, the prefix cache
+    int8.max_answer_tokens = 6
+    assert int8.answer("why is Mars red?", SOLAR) == QwenAnswerer(**kw, quantization="int8", max_answer_tokens=6,
+                                                                   prefix_cache=False).answer("why is Mars red?", SOLAR)
+    assert 0.0 <= int8.last_decline_p <= 1.0
+
+
+def test_smoothing_keeps_the_function_in_float32(tiny_qwen2):
+    """SmoothQuant moves scale from the layers' inputs into their weights: same outputs in float32."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from models.qwen_text import smooth_activations
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_qwen2))
+    plain, smoothed = (AutoModelForCausalLM.from_pretrained(str(tiny_qwen2), dtype=torch.float32).eval()
+                       for _ in range(2))
+    assert smooth_activations(smoothed, tokenizer)
+    layer, before = smoothed.model.layers[0], plain.model.layers[0]
+    assert not torch.equal(layer.input_layernorm.weight, before.input_layernorm.weight)
+    assert not torch.equal(layer.mlp.down_proj.weight, before.mlp.down_proj.weight)
+    ids = tokenizer("Jupiter is the largest planet, and Saturn is the one with rings.", return_tensors="pt")
+    with torch.inference_mode():
+        a, b = smoothed(**ids).logits, plain(**ids).logits
+    assert torch.allclose(a, b, rtol=1e-4, atol=1e-4)
+    assert not smooth_activations(torch.nn.Linear(2, 2), tokenizer)  # not a Qwen2: left as it is
+
+
+def test_quantization_values():
+    from models.errors import ConfigError
+    from models.qwen_text import resolve_quantization
+
+    assert resolve_quantization("cpu", "int8") == "int8" and resolve_quantization("cuda:0", "none") == "none"
+    with pytest.raises(ConfigError, match="CPU only"):
+        resolve_quantization("cuda", "int8")
+    with pytest.raises(ConfigError, match="expected one of: none, int8"):
+        resolve_quantization("cpu", "int4")
+
+
 def test_a_folder_without_a_model_is_a_clear_error(tmp_path):
     with pytest.raises(ModelNotFoundError, match="neither a .gguf file nor a transformers model folder"):
         prepared_path(ModelLocation(tmp_path, "local path"), tmp_path, "answerer")
