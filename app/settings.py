@@ -190,8 +190,9 @@ SETTINGS: tuple[Setting, ...] = (
     S("answerer_quantization", "none", str, "Packaged answerer and reranker (one loaded Qwen2.5): int8 smooths "
       "the weights of its transformer blocks (SmoothQuant) and stores them as 8-bit integers (torch dynamic "
       "quantisation, CPU only): a prompt is read in about half the time, but each load takes longer (the "
-      "weights are quantised at every load) and with the 0.5B the answers are less accurate; with the 1.5B "
-      "they were as accurate as in float32 (docs/EVALUATION.md). none: float32.", ("none", "int8"),
+      "weights are quantised at every load), and the 0.5B's answers are less accurate; the 1.5B's were as "
+      "accurate as in float32 on the tune half, one held-out question fewer (docs/EVALUATION.md). none: "
+      "float32.", ("none", "int8"),
       group="answers"),
     S("reranker_instruction", "Given a web search query, retrieve relevant passages that answer the query", str,
       "The reranker's task instruction.", group="answers"),
