@@ -148,7 +148,8 @@ def measure(model: str, args: argparse.Namespace, quantization: str | None = Non
         rows.append(row)
     peak = proc_status_kib("VmHWM") / 2**20 if hwm else _rss_gib()
     summary = {
-        "model": model, "quantization": settings.answerer_quantization, "threads": torch.get_num_threads(), "load_s": round(median(loads), 2),
+        "model": model, "quantization": settings.answerer_quantization, "threads": torch.get_num_threads(),
+        "load_s": round(median(loads), 2),
         "prompt_tokens": prompt_tokens,
         "runtime_first_token_s": round(median(r["first_token_s"] for r in runtime), 3),
         "runtime_first_token_no_prefix_cache_s": round(median(r["first_token_s"] for r in uncached), 3),
@@ -180,7 +181,8 @@ def main() -> None:
     for model, quantization in [(m, q) for m in args.models.split(",") for q in args.quantization.split(",")]:
         s = measure(model, args, quantization or None)
         results.append(s)
-        print(f"\n{model} ({s['quantization']}): load {s['load_s']} s (converted float32 safetensors); peak RSS {s['peak_rss_gib']} GiB"
+        print(f"\n{model} ({s['quantization']}): load {s['load_s']} s (converted float32 safetensors); "
+              f"peak RSS {s['peak_rss_gib']} GiB"
               f"{'' if s['peak_rss_own'] else ' (whole process so far)'}", flush=True)
         print("| runtime | first token s | without prefix cache s | answer s | decode pieces/s | prompt tokens "
               "(cached) | rerank 3 s |")
