@@ -30,7 +30,7 @@ from filelock import FileLock
 
 from models.base import LazyModel, quiet_transformers, resolve_dtype
 from models.errors import ConfigError, ModelNotFoundError
-from models.qwen3 import DEFAULT_INSTRUCTION, Qwen3Reranker, strip_think
+from models.qwen3 import Qwen3Reranker, strip_think
 from models.streaming import stream_generate
 from models.types import Clip, ModelLocation
 
@@ -185,9 +185,9 @@ SMOOTHING_ALPHA = 0.5
 def _calibration_texts(tokenizer: Any) -> list[str]:
     texts = [tokenizer.apply_chat_template(answer_messages(q, _CALIBRATION_LINES), tokenize=False,
                                            add_generation_prompt=True) for q in _CALIBRATION_QUESTIONS]
-    pair = f"<Instruct>: {DEFAULT_INSTRUCTION}\n<Query>: {_CALIBRATION_QUESTIONS[0]}\n<Document>: Saturn\n" \
-           f"Evidence:\n{_CALIBRATION_LINES}"
-    return texts + [Qwen3Reranker.PREFIX + pair + QwenYesNoReranker.SUFFIX]
+    reranker = QwenYesNoReranker()  # its default instruction and template; nothing is loaded
+    pair = reranker.format_pair(_CALIBRATION_QUESTIONS[0], f"Saturn\nEvidence:\n{_CALIBRATION_LINES}")
+    return texts + [reranker.PREFIX + pair + reranker.SUFFIX]
 
 
 def smooth_activations(model: Any, tokenizer: Any, alpha: float = SMOOTHING_ALPHA) -> bool:
@@ -243,14 +243,14 @@ def smooth_activations(model: Any, tokenizer: Any, alpha: float = SMOOTHING_ALPH
     return True
 
 
-def quantize_int8(model: Any, tokenizer: Any | None = None) -> Any:
+def quantize_int8(model: Any, tokenizer: Any) -> Any:
     """Every linear layer of the transformer blocks to int8 weights (per output channel), in place.
 
     torch's dynamic quantisation: weights stored as int8 with a scale per output row, each
     layer's input quantised on the fly with one scale, the product accumulated in int32
     (fbgemm). On 2 CPU cores a prompt is read in about half the float32 time
-    (docs/BENCHMARKS.md). With a ``tokenizer`` the weights are first smoothed
-    (:func:`smooth_activations`): without it the answers lost accuracy (docs/EVALUATION.md). The
+    (docs/BENCHMARKS.md). The weights are first smoothed (:func:`smooth_activations`, calibrated
+    with ``tokenizer``'s prompts): without it the answers lost accuracy (docs/EVALUATION.md). The
     output layer (``lm_head``) stays float32: the probabilities the decline gate and the
     reranker read come from it.
     """
@@ -259,8 +259,7 @@ def quantize_int8(model: Any, tokenizer: Any | None = None) -> Any:
     import torch
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
-    if tokenizer is not None:
-        smooth_activations(model, tokenizer)
+    smooth_activations(model, tokenizer)
     spec = {name: per_channel_dynamic_qconfig for name, module in model.named_modules()
             if isinstance(module, torch.nn.Linear) and name != "lm_head"}
     with warnings.catch_warnings():  # torch points eager-mode quantisation users at torchao
@@ -282,8 +281,10 @@ def _load_shared(path: Path, device: str, dtype_name: str,
             tokenizer.padding_side = "left"  # the reranker scores a batch at its last position
             if tokenizer.pad_token_id is None:
                 tokenizer.pad_token = tokenizer.eos_token
+            import torch
+
             dtype = resolve_dtype(device, dtype_name)
-            if quantization == "int8" and str(dtype) != "torch.float32":
+            if quantization == "int8" and dtype is not torch.float32:
                 raise ConfigError(f"quantization 'int8' starts from float32 weights, not {dtype_name}")
             model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=dtype)
             model = model.to(device).eval()
@@ -497,7 +498,7 @@ class QwenYesNoReranker(Qwen3Reranker):
     def _weights(self, location: ModelLocation, device: str) -> tuple[Any, Any]:
         folder = prepared_path(location, self.cache_dir, self.role)
         model, tokenizer, self._run_lock = _load_shared(folder, device, self.dtype, self.quantization)
-        if resolve_quantization(device, self.quantization) == "int8":
+        if self.quantization == "int8":  # checked by _load_shared
             # An int8 layer quantises its whole input with one scale: in a padded batch a candidate's
             # score would depend on the others and on the padding, so each is scored alone.
             self.batch_size = 1
