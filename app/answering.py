@@ -51,12 +51,14 @@ class Citation:
     name: str
     start: float
     end: float
+    text: str = ""  # what the cited moment says (empty for a whole video): the words a written answer rests on
 
     def label(self) -> str:
         return f"{self.name} @ {format_span(self.start, self.end)}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"video": self.video, "name": self.name, "start": round(self.start, 3), "end": round(self.end, 3)}
+        return {"video": self.video, "name": self.name, "start": round(self.start, 3), "end": round(self.end, 3),
+                "text": self.text}
 
 
 @dataclass
@@ -119,7 +121,7 @@ class AnswerEvent:
 
 def _cited(hit: Hit, moments: Sequence[ScoredMoment]) -> list[Citation]:
     if moments:
-        return [Citation(hit.video, hit.name, m.start, m.end) for m in moments]
+        return [Citation(hit.video, hit.name, m.start, m.end, m.text) for m in moments]
     return [Citation(hit.video, hit.name, 0.0, hit.duration)]
 
 

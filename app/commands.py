@@ -109,7 +109,10 @@ def _print_answer(events: Any, out: TextIO) -> None:
         return
     out.write(answer.answer + "\n")
     for c in answer.citations or answer.closest:
-        out.write(f"  — {c.label()}\n    {c.video}\n")
+        out.write(f"  — {c.label()}\n")
+        if c.text and c.text != answer.answer:  # the words a written answer rests on, to check it against
+            out.write(f"    “{c.text}”\n")
+        out.write(f"    {c.video}\n")
     if len(answer.candidates) > 1:
         judge = "reranker" if answer.method.endswith("rerank") else "retrieval"
         out.write(f"\ncandidates ({judge} score; {answer.method}):\n")

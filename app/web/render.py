@@ -48,15 +48,22 @@ def _citation(c: Citation, ids: dict[str, int]) -> str:
     return _seek_link(vid, c.start, label) if vid is not None else html.escape(label)
 
 
+def _quotes(citations: Sequence[Citation], answer: str) -> str:
+    """What the cited moments say, where that is not the answer itself: the words a written answer rests on."""
+    said = [c.text for c in citations if c.text and c.text != answer]
+    return "".join(f"<blockquote class='vq-quote'>{html.escape(t)}</blockquote>" for t in said)
+
+
 def answer_html(answer: Answer, lang: str) -> str:
     ids = _video_ids(answer.hits)
     if not answer.found:
         closest = " · ".join(_citation(c, ids) for c in answer.closest)
-        more = f"<p class='vq-closest'>{html.escape(text(lang, 'closest'))} {closest}</p>" if closest else ""
+        more = (f"<p class='vq-closest'>{html.escape(text(lang, 'closest'))} {closest}</p>"
+                f"{_quotes(answer.closest, '')}" if closest else "")
         return f"<div class='vq-answer'><strong>{html.escape(text(lang, 'nothing'))}</strong>{more}</div>"
     cites = " · ".join(_citation(c, ids) for c in answer.citations)
     parts = [f"<div class='vq-answer'><p class='vq-answer-text'>{html.escape(answer.answer)}</p>"
-             f"<p class='vq-citations'>— {cites}</p>"]
+             f"<p class='vq-citations'>— {cites}</p>{_quotes(answer.citations, answer.answer)}"]
     if len(answer.candidates) > 1:
         rows = "".join(f"<li><span class='vq-meta'>{c.score:.3f}</span> {html.escape(c.name)}: "
                        f"{html.escape(c.answer[:200])}</li>" for c in answer.candidates)

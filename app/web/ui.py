@@ -33,6 +33,7 @@ CSS = """
 .vq-frames img, .vq-inline-thumb, .vq-library img {height: 64px; border-radius: 4px; display: block;}
 .vq-inline-thumb {display: inline-block; vertical-align: middle;}
 .vq-answer-text {font-size: 1.1em;}
+.vq-quote {margin: 2px 0 6px 12px; padding-left: 8px; border-left: 3px solid #d0d7de; color: #57606a;}
 .vq-library td, .vq-status td {vertical-align: middle; padding: 2px 8px;}
 .vq-failed td {color: #b42318;}
 mark {background: #fff3b0; padding: 0 1px;}

@@ -188,3 +188,28 @@ def test_flags_named_inline_in_the_docs_belong_to_their_subcommand():
                 continue
             flags = {w.split("=")[0] for w in rest.split() if w.startswith("--")}
             assert flags <= _flags(command), (path.name, command, flags - _flags(command))
+
+
+def test_ask_prints_what_a_written_answers_citation_says():
+    """Under each citation of a written answer, in quotes, the words of the cited moment; the
+    closest moments of a question not found get theirs too; an extractive answer is not repeated."""
+    import io
+
+    from app.answering import Answer, AnswerEvent, Citation
+    from app.commands import _print_answer
+
+    cite = Citation("/v/solar.mp4", "solar.mp4", 8.0, 12.4, "Jupiter is the largest planet.")
+
+    def printed(answer: Answer) -> list[str]:
+        out = io.StringIO()
+        _print_answer([AnswerEvent("final", answer=answer)], out)
+        return out.getvalue().splitlines()
+
+    written = printed(Answer("which planet is the largest?", "Jupiter.", [cite], []))
+    assert written == ["Jupiter.", "  — solar.mp4 @ 00:08–00:13", "    “Jupiter is the largest planet.”",
+                       "    /v/solar.mp4"]
+    said = printed(Answer("which planet is the largest?", cite.text, [cite], []))
+    assert "“" not in "\n".join(said)
+    closest = printed(Answer("how many moons has Jupiter?", "Nothing in the library answers this question.", [], [],
+                             closest=[cite]))
+    assert "    “Jupiter is the largest planet.”" in closest

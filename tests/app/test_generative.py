@@ -138,6 +138,8 @@ def test_generated_answer_is_short_right_and_cites_its_moment(generative_qa):
     assert answer.citations[0].name == "solar_system.mp4"
     said = next(m for m in answer.hits[0].moments if "saturn" in m.text.lower())
     assert answer.citations[0].start == said.start
+    # what the moment says comes with the citation, to check the short answer against
+    assert answer.citations[0].text == said.text and answer.to_dict()["citations"][0]["text"] == said.text
 
 
 @pytest.mark.slow
@@ -175,6 +177,13 @@ def test_cli_streams_the_answer_as_it_is_written(generative_qa, generative_env, 
     lines = out.splitlines()
     assert lines[0].startswith("solar_system.mp4: ")  # the first video's answer, as written
     assert "jupiter" in out.lower() and "— solar_system.mp4 @ 00:" in out
+    # under the citation, in quotes, what the cited moment says, unless the answer is those very words
+    answer = lines[lines.index("") + 1]
+    quoted = [line for line in lines if line.startswith("    “") and line.endswith("”")]
+    if quoted:
+        assert "largest planet" in quoted[0].lower() and quoted[0].strip()[1:-1] != answer, out
+    else:  # the extractive fallback: the answer is the moment's sentence itself
+        assert "largest planet" in answer.lower(), out
 
 
 def test_the_packaged_reranker_weighs_its_score_by_retrieval(tiny_roles):

@@ -99,3 +99,16 @@ def test_a_moment_shows_the_sentences_around_it_apart_from_the_cited_one():
     assert "00:08" in out and "<mark>Jupiter</mark>" in out
     assert out.index("There are eight planets.") < out.index("Jupiter") < out.index("Earth has one &lt;moon&gt;.")
     assert out.count("vq-context") == 2
+
+
+def test_a_written_answer_shows_what_its_cited_moment_says():
+    """A short written answer ("one moon.") is shown with the words of the moment it cites, so a reader
+    can check it; an extractive answer, which is those words, is not repeated."""
+    from app.answering import Answer, Citation
+    from app.web.render import answer_html
+
+    cite = Citation("/v/solar.mp4", "solar.mp4", 8.0, 12.4, "Jupiter is the largest planet, & Saturn has rings.")
+    written = answer_html(Answer("how many moons does Jupiter have?", "one moon.", [cite], [], []), "en")
+    assert "<blockquote class='vq-quote'>Jupiter is the largest planet, &amp; Saturn has rings.</blockquote>" in written
+    said = answer_html(Answer("which planet has rings?", cite.text, [cite], [], []), "en")
+    assert "vq-quote" not in said and "solar.mp4 @ 00:08" in said
