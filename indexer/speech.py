@@ -8,7 +8,8 @@
   overlap of two pieces of a long region are kept once, on the side of the overlap's centre
   where they lie.
 * Guard against ending early: when Whisper stops well before the end of the speech in a
-  window (music or noise can make it emit end-of-text), the rest is transcribed on its own.
+  window (music or noise can make it emit end-of-text, and so can a change of language), the
+  rest is transcribed on its own, in its own language when that is detected sure and another.
 * Each Whisper segment (a sentence, or a clause of a long one) becomes one searchable moment
   with its own times (:func:`sentence_moments`), so a citation points at the sentence that
   holds the answer; the sentences around it are context, not part of the cited span.
@@ -65,7 +66,7 @@ def _transcribe_window(audio: np.ndarray, window: Window, language: str | None, 
         result, language = transcribe_checked(
             transcriber, slice_audio(audio, todo, sample_rate), language, prompt=prompt,
             word_timestamps=math.isfinite(lo) or math.isfinite(hi), opts=opts, fallback=fallback,
-            where=f"{where} {todo.start:.1f}-{todo.end:.1f} s".strip(), ranked=ranked if not retried else None)
+            where=f"{where} {todo.start:.1f}-{todo.end:.1f} s".strip(), ranked=ranked)
         for seg in result.segments:
             owned = _owned(seg, todo, lo, hi, language or result.language)
             if owned is not None:
@@ -79,9 +80,17 @@ def _transcribe_window(audio: np.ndarray, window: Window, language: str | None, 
         rest = todo.after(reached)
         if rest is None or rest.speech < opts.early_end_guard:
             break
-        # Music or noise can make Whisper emit end-of-text with speech still to come.
+        # Music or noise can make Whisper emit end-of-text with speech still to come, and so can a
+        # change of language inside the window: it stops where the other language begins. So the
+        # rest's language is detected first (the transcription reuses that encoding: no extra
+        # encoder pass), and a sure guess of another language is read in it, without the prompt.
         log.debug("Whisper stopped at %.1f s with %.1f s of speech left; continuing", reached, rest.speech)
         todo, retried = rest, True
+        if not opts.language:
+            guess, ranked = guess_language(audio, rest, transcriber, opts, sample_rate)
+            if guess.language != language and is_sure(guess, opts.min_language_probability, opts.min_language_seconds):
+                log.debug("speech %.1f-%.1f s: %s after %s", rest.start, rest.end, guess.language, language)
+                language, prompt = guess.language, None
     return segments, text[-opts.prompt_chars:] or None, language
 
 
@@ -131,7 +140,7 @@ def transcribe_speech(
         done[i] = _transcribe_window(audio, window, guess.language, cuts[i], transcriber, opts, sample_rate,
                                      prompt if previous == guess.language and i - 1 in done else None, fallback,
                                      where, ranked)
-        prompt, previous = done[i][1], guess.language
+        prompt, previous = done[i][1], done[i][2] or guess.language  # the language its text ends in
     plans = assign_languages(audio, windows, transcriber, opts, sample_rate, first=guesses)
     file_language = _longest((language, w.speech) for parts in plans for w, language in parts)
     segments: list[SpeechSegment] = []
