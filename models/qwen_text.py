@@ -23,6 +23,7 @@ import logging
 import os
 import shutil
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -342,14 +343,21 @@ def load_int8(folder: Path, stored: Path, tokenizer: Any) -> Any | None:
     parts = {name: [tensors.pop(f"{name}.{part}", None) for part in ("int8", "scales", "zero_points", "bias")]
              for name in layers}
     model.load_state_dict(tensors, strict=False, assign=True)  # the float tensors; the int8 layers next
-    for name, (n_in, n_out, has_bias) in layers.items():
-        int8, scales, zero_points, bias = parts.pop(name)
-        # made at 1 x 1 (its constructor packs a zero weight of its size), then given the stored weight
-        layer = Int8Linear(1, 1, bias_=has_bias, dtype=torch.qint8)
-        layer.in_features, layer.out_features = n_in, n_out
-        layer.set_weight_bias(torch._make_per_channel_quantized_tensor(int8, scales, zero_points, 0), bias)
-        parent, _, child = name.rpartition(".")
-        setattr(model.get_submodule(parent), child, layer)
+
+    def layer(name: str) -> Any:
+        n_in, n_out, has_bias = layers[name]
+        int8, scales, zero_points, bias = parts[name]
+        # made at 1 x 1 (its constructor packs a zero weight of its own size), then given the stored weight
+        made = Int8Linear(1, 1, bias_=has_bias, dtype=torch.qint8)
+        made.in_features, made.out_features = n_in, n_out
+        made.set_weight_bias(torch._make_per_channel_quantized_tensor(int8, scales, zero_points, 0), bias)
+        return made
+
+    # packing a weight for fbgemm is most of a read, and torch runs it outside the GIL: one thread per core
+    with ThreadPoolExecutor(max_workers=max(1, torch.get_num_threads())) as pool:
+        for name, made in zip(layers, pool.map(layer, layers)):
+            parent, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent), child, made)
     if getattr(config, "tie_word_embeddings", False):
         model.lm_head.weight = model.get_input_embeddings().weight
     rotary = model.model.rotary_emb  # its buffers are not stored: made again on the CPU
