@@ -23,6 +23,7 @@ import logging
 import os
 import shutil
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -267,9 +268,110 @@ def quantize_int8(model: Any, tokenizer: Any) -> Any:
         return quantize_dynamic(model, spec, dtype=torch.qint8, inplace=True)
 
 
-def _load_shared(path: Path, device: str, dtype_name: str,
-                 quantization: str = "none") -> tuple[Any, Any, threading.Lock]:
-    """One model and tokenizer per (folder, device, dtype, quantization), shared by the answerer and the reranker."""
+_INT8_FILE, _INT8_STAMP = "int8.safetensors", "int8.json"
+
+
+def _int8_stamp(folder: Path, tokenizer: Any) -> dict:
+    """What a stored int8 model was made from: the float weights' files, torch, and the smoothing
+    (its strength and the very texts it was calibrated on)."""
+    import torch
+
+    calibration = hashlib.sha256("\n".join(_calibration_texts(tokenizer)).encode()).hexdigest()
+    files = sorted(p for p in folder.iterdir() if p.suffix == ".safetensors")
+    return {"source": [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in files], "torch": torch.__version__,
+            "alpha": SMOOTHING_ALPHA, "calibration": calibration}
+
+
+def int8_cache_path(folder: Path, cache_dir: Path) -> Path:
+    """Where the int8 model made from a float32 folder is stored."""
+    digest = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12]
+    return Path(cache_dir) / "int8" / f"{folder.name}-{digest}"
+
+
+def save_int8(model: Any, target: Path, stamp: dict) -> None:
+    """A quantised model into ``target``, atomically: each int8 layer's int8 weights, scales, zero
+    points and bias, and every float tensor (the smoothed norms among them; a tied output layer once)."""
+    from safetensors.torch import save_file
+    from torch.ao.nn.quantized.dynamic import Linear as Int8Linear
+
+    tensors: dict[str, Any] = {}
+    layers: dict[str, list] = {}
+    for name, module in model.named_modules():
+        if isinstance(module, Int8Linear):
+            weight, bias = module.weight(), module.bias()
+            tensors[f"{name}.int8"] = weight.int_repr().contiguous()
+            tensors[f"{name}.scales"] = weight.q_per_channel_scales().contiguous()
+            tensors[f"{name}.zero_points"] = weight.q_per_channel_zero_points().contiguous()
+            if bias is not None:
+                tensors[f"{name}.bias"] = bias.detach().contiguous()
+            layers[name] = [module.in_features, module.out_features, bias is not None]
+    seen: set[int] = set()
+    for key, value in model.state_dict().items():
+        if key.rsplit(".", 1)[0] in layers or "._packed_params." in key or value.data_ptr() in seen:
+            continue
+        seen.add(value.data_ptr())
+        tensors[key] = value.detach().contiguous()
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file(tensors, str(tmp / _INT8_FILE))
+    (tmp / _INT8_STAMP).write_text(json.dumps({**stamp, "layers": layers}))
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(tmp, target)
+
+
+def load_int8(folder: Path, stored: Path, tokenizer: Any) -> Any | None:
+    """The int8 model stored from ``folder``, or None when there is none or it was made from other
+    weights, by another torch or with other smoothing. Built on the meta device, so no float32
+    copy of the quantised layers is ever made."""
+    import torch
+    from safetensors.torch import load_file
+    from torch.ao.nn.quantized.dynamic import Linear as Int8Linear
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    try:
+        stamp = json.loads((stored / _INT8_STAMP).read_text())
+        layers = stamp.pop("layers")
+        if stamp != _int8_stamp(folder, tokenizer):
+            return None
+        tensors = load_file(str(stored / _INT8_FILE))
+    except (OSError, ValueError, KeyError):
+        return None
+    config = AutoConfig.from_pretrained(str(folder), local_files_only=True)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    parts = {name: [tensors.pop(f"{name}.{part}", None) for part in ("int8", "scales", "zero_points", "bias")]
+             for name in layers}
+    model.load_state_dict(tensors, strict=False, assign=True)  # the float tensors; the int8 layers next
+
+    def layer(name: str) -> Any:
+        n_in, n_out, has_bias = layers[name]
+        int8, scales, zero_points, bias = parts[name]
+        # made at 1 x 1 (its constructor packs a zero weight of its own size), then given the stored weight
+        made = Int8Linear(1, 1, bias_=has_bias, dtype=torch.qint8)
+        made.in_features, made.out_features = n_in, n_out
+        made.set_weight_bias(torch._make_per_channel_quantized_tensor(int8, scales, zero_points, 0), bias)
+        return made
+
+    # packing a weight for fbgemm is most of a read, and torch runs it outside the GIL: one thread per core
+    with ThreadPoolExecutor(max_workers=max(1, torch.get_num_threads())) as pool:
+        for name, made in zip(layers, pool.map(layer, layers)):
+            parent, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent), child, made)
+    if getattr(config, "tie_word_embeddings", False):
+        model.lm_head.weight = model.get_input_embeddings().weight
+    rotary = model.model.rotary_emb  # its buffers are not stored: made again on the CPU
+    model.model.rotary_emb = type(rotary)(config=config)
+    if any(t.is_meta for t in (*model.parameters(), *model.buffers())):
+        return None
+    return model.eval()
+
+
+def _load_shared(path: Path, device: str, dtype_name: str, quantization: str = "none",
+                 cache_dir: Path | None = None) -> tuple[Any, Any, threading.Lock]:
+    """One model and tokenizer per (folder, device, dtype, quantization), shared by the answerer and the reranker.
+
+    An int8 model is stored in ``cache_dir`` the first time it is made and read from there after."""
     quantization = resolve_quantization(device, quantization)
     key = (str(path), device, dtype_name, quantization)
     with _SHARED_LOCK:
@@ -286,10 +388,21 @@ def _load_shared(path: Path, device: str, dtype_name: str,
             dtype = resolve_dtype(device, dtype_name)
             if quantization == "int8" and dtype is not torch.float32:
                 raise ConfigError(f"quantization 'int8' starts from float32 weights, not {dtype_name}")
-            model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=dtype)
-            model = model.to(device).eval()
-            if quantization == "int8":
-                model = quantize_int8(model, tokenizer)
+            model = None
+            if quantization == "int8" and cache_dir is not None:
+                stored = int8_cache_path(path, cache_dir)
+                stored.parent.mkdir(parents=True, exist_ok=True)
+                with FileLock(str(stored) + ".lock"):
+                    model = load_int8(path, stored, tokenizer)
+                    if model is None:
+                        model = quantize_int8(AutoModelForCausalLM.from_pretrained(
+                            str(path), local_files_only=True, dtype=dtype).eval(), tokenizer)
+                        save_int8(model, stored, _int8_stamp(path, tokenizer))
+            if model is None:
+                model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=dtype)
+                model = model.to(device).eval()
+                if quantization == "int8":
+                    model = quantize_int8(model, tokenizer)
             _SHARED[key] = (model, tokenizer, threading.Lock())
         return _SHARED[key]
 
@@ -403,7 +516,8 @@ class QwenAnswerer(LazyModel):
 
     def _load(self, location: ModelLocation, device: str) -> None:
         folder = prepared_path(location, self.cache_dir, self.role)
-        self._model, self._tokenizer, self._run_lock = _load_shared(folder, device, self.dtype, self.quantization)
+        self._model, self._tokenizer, self._run_lock = _load_shared(folder, device, self.dtype, self.quantization,
+                                                                    self.cache_dir)
         self._prefix = None  # made from this model when first needed
 
     def prompt(self, question: str, context: str) -> str:
@@ -497,7 +611,7 @@ class QwenYesNoReranker(Qwen3Reranker):
 
     def _weights(self, location: ModelLocation, device: str) -> tuple[Any, Any]:
         folder = prepared_path(location, self.cache_dir, self.role)
-        model, tokenizer, self._run_lock = _load_shared(folder, device, self.dtype, self.quantization)
+        model, tokenizer, self._run_lock = _load_shared(folder, device, self.dtype, self.quantization, self.cache_dir)
         if self.quantization == "int8":  # checked by _load_shared
             # An int8 layer quantises its whole input with one scale: in a padded batch a candidate's
             # score would depend on the others and on the padding, so each is scored alone.

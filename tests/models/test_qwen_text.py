@@ -178,3 +178,41 @@ def test_real_reranker_prefers_the_answer_that_answers(real_qwen):
         "Bread needs yeast\nEvidence:\n[00:03–00:09] (speech) Mix flour, water, salt and yeast into a soft dough.",
     ])
     assert right > wrong
+
+
+def test_the_int8_model_is_stored_once_and_read_back_the_same(tiny_qwen2, tmp_path):
+    """Made (smoothed and quantised) on the first load and stored in the cache; later loads read it
+    from there, with the same outputs; a store made from other weights is made again."""
+    import json
+
+    import torch
+    from torch.ao.nn.quantized.dynamic import Linear as Int8Linear
+
+    from models import qwen_text
+    from models.qwen_text import _INT8_STAMP, int8_cache_path
+
+    def logits() -> torch.Tensor:
+        model, tokenizer, _ = qwen_text._load_shared(tiny_qwen2, "cpu", "auto", "int8", tmp_path)
+        with torch.inference_mode():
+            return model(**tokenizer("Saturn is the one with rings.", return_tensors="pt")).logits
+
+    qwen_text.unload_all()
+    made = logits()
+    stored = int8_cache_path(tiny_qwen2, tmp_path)
+    assert (stored / _INT8_STAMP).is_file()
+    qwen_text.unload_all()
+    calls = []
+    original = qwen_text.quantize_int8
+    qwen_text.quantize_int8 = lambda *a: calls.append(1) or original(*a)
+    try:
+        read = logits()
+        model = qwen_text._load_shared(tiny_qwen2, "cpu", "auto", "int8", tmp_path)[0]
+        assert not calls and isinstance(model.model.layers[0].mlp.down_proj, Int8Linear)
+        assert torch.equal(made, read)
+        stamp = json.loads((stored / _INT8_STAMP).read_text())
+        (stored / _INT8_STAMP).write_text(json.dumps({**stamp, "alpha": 0.9}))  # made otherwise: made again
+        qwen_text.unload_all()
+        assert torch.equal(logits(), made) and calls == [1]
+    finally:
+        qwen_text.quantize_int8 = original
+        qwen_text.unload_all()
