@@ -23,6 +23,7 @@ import logging
 import os
 import shutil
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator
@@ -255,8 +256,6 @@ def quantize_int8(model: Any, tokenizer: Any) -> Any:
     output layer (``lm_head``) stays float32: the probabilities the decline gate and the
     reranker read come from it.
     """
-    import warnings
-
     import torch
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
@@ -354,7 +353,8 @@ def load_int8(folder: Path, stored: Path, tokenizer: Any) -> Any | None:
         return made
 
     # packing a weight for fbgemm is most of a read, and torch runs it outside the GIL: one thread per core
-    with ThreadPoolExecutor(max_workers=max(1, torch.get_num_threads())) as pool:
+    with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=max(1, torch.get_num_threads())) as pool:
+        warnings.simplefilter("ignore")  # torch 2.14 marks its quantized tensors deprecated (see quantize_int8)
         for name, made in zip(layers, pool.map(layer, layers)):
             parent, _, child = name.rpartition(".")
             setattr(model.get_submodule(parent), child, made)
