@@ -88,7 +88,8 @@ def _transcribe_window(audio: np.ndarray, window: Window, language: str | None, 
         todo, retried = rest, True
         if not opts.language:
             guess, ranked = guess_language(audio, rest, transcriber, opts, sample_rate)
-            if guess.language != language and is_sure(guess, opts.min_language_probability, opts.min_language_seconds):
+            if guess.language != language and is_sure(guess, opts.min_language_probability, opts.min_language_seconds,
+                                                       opts.min_language_margin):
                 log.debug("speech %.1f-%.1f s: %s after %s", rest.start, rest.end, guess.language, language)
                 language, prompt = guess.language, None
     return segments, text[-opts.prompt_chars:] or None, language
@@ -133,7 +134,7 @@ def transcribe_speech(
         else:
             guess, ranked = guess_language(audio, window, transcriber, opts, sample_rate)
         guesses.append(guess)
-        sure = is_sure(guess, opts.min_language_probability, opts.min_language_seconds)
+        sure = is_sure(guess, opts.min_language_probability, opts.min_language_seconds, opts.min_language_margin)
         if not sure or (i > 0 and guess.language != guesses[i - 1].language):
             continue  # unsure, or a change of language: pass 2 decides, with the whole file known
         fallback = _longest((guesses[j].language, windows[j].speech) for j in done)  # the file's so far

@@ -29,6 +29,7 @@ class SpeechOptions:
     language: str | None = None  # None: detected per window
     min_language_probability: float = 0.5  # below it a detection is not trusted (see resolve_languages)
     min_language_seconds: float = 2.0  # nor is one made on less speech than this
+    min_language_margin: float = 2.0  # ... unless it is at least this many times as probable as the next (is_sure)
     max_language_pieces: int = 6  # at most this many pieces of a window are detected one by one
     languages: tuple[str, ...] | None = None  # the languages detection may choose from (None: any)
     # A transcript is suspect (and tried in other likely languages) when Whisper's own signals say so:

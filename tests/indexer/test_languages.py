@@ -136,3 +136,17 @@ def test_lrs2_clips_are_english_and_close_to_their_ground_truth(base_hub, shared
     # 0.31 here, as with tiny.en and with bare faster-whisper forced to English (0.31-0.38); the others 0.07-0.16.
     bound = 0.35 if "00019" in name else 0.3
     assert error_rate(reference, text) <= bound, (reference, text)
+
+
+def test_a_guess_is_sure_when_probable_enough_or_well_ahead_of_the_next():
+    from indexer.languages import LanguageGuess, is_sure, resolve_languages
+
+    assert is_sure(LanguageGuess("en", 0.44, 13.1, 0.20))  # solar_system.mp4: 2.2x fi
+    assert not is_sure(LanguageGuess("ru", 0.15, 5.7, 0.14))  # the French recording's pieces joined
+    assert not is_sure(LanguageGuess("en", 0.44, 13.1))  # the next candidate not known: the probability alone
+    assert not is_sure(LanguageGuess("en", 0.9, 1.2, 0.01))  # too little speech, however sure
+    assert not is_sure(LanguageGuess("en", 0.44, 13.1, 0.20), min_margin=3.0)
+    # sure by its margin, it is kept; an unsure window between two English ones takes theirs
+    guesses = [LanguageGuess("en", 0.44, 13.1, 0.20), LanguageGuess("fi", 0.3, 4.0, 0.29),
+               LanguageGuess("en", 0.9, 8.0, 0.05)]
+    assert resolve_languages(guesses) == ["en", "en", "en"]
