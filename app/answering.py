@@ -61,6 +61,16 @@ class Citation:
                 "text": self.text}
 
 
+QUOTE_CHARS = 200  # the longest quote of a cited moment shown under an answer
+
+
+def quotes(citations: Sequence[Citation], answer: str) -> list[str]:
+    """What the cited moments say, shown under a written answer (the CLI, the web page), so that a few
+    words can be checked against the sentence they rest on: none where the answer is that sentence."""
+    said = [c.text.strip() for c in citations if c.text.strip() and c.text.strip() != answer.strip()]
+    return [t if len(t) <= QUOTE_CHARS else t[: QUOTE_CHARS - 1].rstrip() + "…" for t in said]
+
+
 @dataclass
 class Candidate:
     video: str

@@ -93,6 +93,7 @@ def _print_models(info: dict[str, Any], out: TextIO) -> None:
 
 def _print_answer(events: Any, out: TextIO) -> None:
     """Each video's answer as it is written, one line per video, then the answer that won."""
+    from app.answering import quotes
     answer, open_line = None, False
     for event in events:
         if event.kind == "candidate":
@@ -110,8 +111,8 @@ def _print_answer(events: Any, out: TextIO) -> None:
     out.write(answer.answer + "\n")
     for c in answer.citations or answer.closest:
         out.write(f"  — {c.label()}\n")
-        if c.text and c.text != answer.answer:  # the words a written answer rests on, to check it against
-            out.write(f"    “{c.text}”\n")
+        for said in quotes([c], answer.answer):
+            out.write(f"    “{said}”\n")
         out.write(f"    {c.video}\n")
     if len(answer.candidates) > 1:
         judge = "reranker" if answer.method.endswith("rerank") else "retrieval"

@@ -94,7 +94,9 @@ def measure(model: str, args: argparse.Namespace, quantization: str | None = Non
 
     from app.qa import VideoQA
     from app.settings import load_settings
-    from models import qwen_text
+    from filelock import FileLock
+
+    from models import qwen_int8, qwen_text
 
     top_ks = [int(k) for k in args.top_k.split(",")]
     settings = load_settings(env={}).replace(profile="packaged", index_dir=args.index, whisper_model="tiny.en",
@@ -112,9 +114,10 @@ def measure(model: str, args: argparse.Namespace, quantization: str | None = Non
     qwen_text.unload_all()
     made = None
     if settings.answerer_quantization == "int8":  # made once and stored: timed apart from the loads that read it
-        stored = qwen_text.int8_cache_path(folder, answerer.cache_dir)
+        stored = qwen_int8.int8_cache_path(folder, answerer.cache_dir)
         if args.remake_int8:
-            shutil.rmtree(stored, ignore_errors=True)
+            with FileLock(str(stored) + ".lock"):  # as the loaders take it
+                shutil.rmtree(stored, ignore_errors=True)
         if not stored.exists():
             hwm = reset_peak_rss()
             t0 = time.perf_counter()

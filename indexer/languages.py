@@ -43,8 +43,8 @@ class LanguageGuess:
 
 def is_sure(guess: LanguageGuess, min_probability: float = 0.5, min_seconds: float = 2.0,
             min_margin: float = 2.0) -> bool:
-    """A guess made on at least ``min_seconds`` of speech with at least ``min_probability``, or at
-    least ``min_margin`` times as probable as the next candidate.
+    """A guess made on at least ``min_seconds`` of speech with at least ``min_probability``, or with
+    at least half that and ``min_margin`` times the next candidate's probability.
 
     The margin: Whisper spreads its probability over languages that sound alike, so a right
     guess can stay under ``min_probability`` and still stand well clear of the rest, where a
@@ -57,9 +57,11 @@ def is_sure(guess: LanguageGuess, min_probability: float = 0.5, min_seconds: flo
 
 
 def confident(guess: LanguageGuess, min_probability: float = 0.5, min_margin: float = 2.0) -> bool:
-    """:func:`is_sure` without the length of speech: probable enough, or far enough ahead of the next candidate."""
+    """:func:`is_sure` without the length of speech: probable enough, or far enough ahead of the next
+    candidate (and not a guess among many: 0.10 against 0.04 is noise)."""
     return guess.probability >= min_probability or (
-        guess.runner_up is not None and guess.probability >= min_margin * guess.runner_up)
+        guess.runner_up is not None and guess.probability >= min_probability / 2
+        and guess.probability >= min_margin * guess.runner_up)
 
 
 def guess_language(audio: np.ndarray, window: Window, transcriber: Transcriber, opts: SpeechOptions = DEFAULT_SPEECH,

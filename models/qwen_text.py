@@ -23,8 +23,6 @@ import logging
 import os
 import shutil
 import threading
-import warnings
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -33,6 +31,7 @@ from filelock import FileLock
 from models.base import LazyModel, quiet_transformers, resolve_dtype
 from models.errors import ConfigError, ModelNotFoundError
 from models.qwen3 import Qwen3Reranker, strip_think
+from models.qwen_int8 import int8_model, resolve_quantization
 from models.streaming import stream_generate
 from models.types import Clip, ModelLocation
 
@@ -162,18 +161,6 @@ def prepared_path(location: ModelLocation, cache_dir: Path, role: str) -> Path:
                              "(with config.json)")
 
 
-QUANTIZATIONS = ("none", "int8")
-
-
-def resolve_quantization(device: str, quantization: str = "none") -> str:
-    """A checked quantization: none (the weights as loaded) or int8 (torch's dynamic quantisation, CPU only)."""
-    if quantization not in QUANTIZATIONS:
-        raise ConfigError(f"invalid quantization {quantization!r}, expected one of: {', '.join(QUANTIZATIONS)}")
-    if quantization == "int8" and device.startswith("cuda"):
-        raise ConfigError("quantization 'int8' runs on the CPU only; use 'none' with device cuda")
-    return quantization
-
-
 # What the weights are calibrated on before int8: the answerer's prompts and a reranker's, on
 # lines of their own (not the evaluation set's).
 _CALIBRATION_LINES = (
@@ -181,190 +168,15 @@ _CALIBRATION_LINES = (
     "[00:08–00:15] (speech) Jupiter is the largest planet, and Saturn is the one with rings.\n"
     "[00:15–00:21] (speech) Earth is the third planet from the sun, and it has one moon.")
 _CALIBRATION_QUESTIONS = ("which planet has rings?", "how many moons does Earth have?", "why is the sky blue?")
-SMOOTHING_ALPHA = 0.5
 
 
 def _calibration_texts(tokenizer: Any) -> list[str]:
+    """What the int8 weights are smoothed on (models/qwen_int8.py): three answer prompts and a reranker's."""
     texts = [tokenizer.apply_chat_template(answer_messages(q, _CALIBRATION_LINES), tokenize=False,
                                            add_generation_prompt=True) for q in _CALIBRATION_QUESTIONS]
     reranker = QwenYesNoReranker()  # its default instruction and template; nothing is loaded
     pair = reranker.format_pair(_CALIBRATION_QUESTIONS[0], f"Saturn\nEvidence:\n{_CALIBRATION_LINES}")
     return texts + [reranker.PREFIX + pair + reranker.SUFFIX]
-
-
-def smooth_activations(model: Any, tokenizer: Any, alpha: float = SMOOTHING_ALPHA) -> bool:
-    """SmoothQuant (Xiao et al., 2023) on a Qwen2 model, in place: the same function, with the
-    inputs of the quantised layers made easier to quantise.
-
-    A few input channels of each block's linear layers are far larger than the rest, and an int8
-    layer quantises its whole input with one scale, so the small channels lose most of their
-    precision. Each input channel j is divided by s_j = max|x_j|^alpha / max|w_j|^(1-alpha)
-    (measured on :func:`_calibration_texts`) and the weights that read it are multiplied by s_j:
-    for q/k/v and gate/up the division is folded into the RMS norm before them, for down_proj
-    into up_proj's rows. In float32 the outputs do not change (a test checks it). Returns False,
-    changing nothing, for a model without Qwen2's layer names.
-    """
-    import torch
-
-    layers = getattr(getattr(model, "model", None), "layers", None)
-    names = ("input_layernorm", "post_attention_layernorm", "self_attn", "mlp")
-    if not layers or not all(hasattr(layer, n) for layer in layers for n in names):
-        return False
-    largest: dict[Any, Any] = {}
-
-    def record(module: Any, args: tuple) -> None:
-        x = args[0].detach().reshape(-1, args[0].shape[-1]).abs().amax(0)
-        largest[module] = torch.maximum(largest[module], x) if module in largest else x
-
-    watched = [m for layer in layers for m in (layer.self_attn.q_proj, layer.mlp.gate_proj, layer.mlp.down_proj)]
-    hooks = [m.register_forward_pre_hook(record) for m in watched]
-    try:
-        with torch.inference_mode():
-            for text in _calibration_texts(tokenizer):
-                model(**tokenizer(text, return_tensors="pt").to(model.device))
-    finally:
-        for hook in hooks:
-            hook.remove()
-
-    def scales(x_max: Any, weights: list[Any]) -> Any:
-        w_max = torch.stack([w.abs().amax(0) for w in weights]).amax(0)
-        return (x_max.clamp(min=1e-5).pow(alpha) / w_max.clamp(min=1e-5).pow(1 - alpha)).clamp(min=1e-5)
-
-    with torch.no_grad():
-        for layer in layers:
-            attn, mlp = layer.self_attn, layer.mlp
-            for norm, linears in ((layer.input_layernorm, (attn.q_proj, attn.k_proj, attn.v_proj)),
-                                  (layer.post_attention_layernorm, (mlp.gate_proj, mlp.up_proj))):
-                s = scales(largest[linears[0]], [lin.weight for lin in linears])
-                norm.weight.div_(s)
-                for lin in linears:
-                    lin.weight.mul_(s)
-            s = scales(largest[mlp.down_proj], [mlp.down_proj.weight])
-            mlp.up_proj.weight.div_(s[:, None])
-            mlp.down_proj.weight.mul_(s)
-    return True
-
-
-def quantize_int8(model: Any, tokenizer: Any) -> Any:
-    """Every linear layer of the transformer blocks to int8 weights (per output channel), in place.
-
-    torch's dynamic quantisation: weights stored as int8 with a scale per output row, each
-    layer's input quantised on the fly with one scale, the product accumulated in int32
-    (fbgemm). On 2 CPU cores a prompt is read in about half the float32 time
-    (docs/BENCHMARKS.md). The weights are first smoothed (:func:`smooth_activations`, calibrated
-    with ``tokenizer``'s prompts): without it the answers lost accuracy (docs/EVALUATION.md). The
-    output layer (``lm_head``) stays float32: the probabilities the decline gate and the
-    reranker read come from it.
-    """
-    import torch
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
-    smooth_activations(model, tokenizer)
-    spec = {name: per_channel_dynamic_qconfig for name, module in model.named_modules()
-            if isinstance(module, torch.nn.Linear) and name != "lm_head"}
-    with warnings.catch_warnings():  # torch points eager-mode quantisation users at torchao
-        warnings.simplefilter("ignore")
-        return quantize_dynamic(model, spec, dtype=torch.qint8, inplace=True)
-
-
-_INT8_FILE, _INT8_STAMP = "int8.safetensors", "int8.json"
-
-
-def _int8_stamp(folder: Path, tokenizer: Any) -> dict:
-    """What a stored int8 model was made from: the float weights' files, torch, and the smoothing
-    (its strength and the very texts it was calibrated on)."""
-    import torch
-
-    calibration = hashlib.sha256("\n".join(_calibration_texts(tokenizer)).encode()).hexdigest()
-    files = sorted(p for p in folder.iterdir() if p.suffix == ".safetensors")
-    return {"source": [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in files], "torch": torch.__version__,
-            "alpha": SMOOTHING_ALPHA, "calibration": calibration}
-
-
-def int8_cache_path(folder: Path, cache_dir: Path) -> Path:
-    """Where the int8 model made from a float32 folder is stored."""
-    digest = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12]
-    return Path(cache_dir) / "int8" / f"{folder.name}-{digest}"
-
-
-def save_int8(model: Any, target: Path, stamp: dict) -> None:
-    """A quantised model into ``target``, atomically: each int8 layer's int8 weights, scales, zero
-    points and bias, and every float tensor (the smoothed norms among them; a tied output layer once)."""
-    from safetensors.torch import save_file
-    from torch.ao.nn.quantized.dynamic import Linear as Int8Linear
-
-    tensors: dict[str, Any] = {}
-    layers: dict[str, list] = {}
-    for name, module in model.named_modules():
-        if isinstance(module, Int8Linear):
-            weight, bias = module.weight(), module.bias()
-            tensors[f"{name}.int8"] = weight.int_repr().contiguous()
-            tensors[f"{name}.scales"] = weight.q_per_channel_scales().contiguous()
-            tensors[f"{name}.zero_points"] = weight.q_per_channel_zero_points().contiguous()
-            if bias is not None:
-                tensors[f"{name}.bias"] = bias.detach().contiguous()
-            layers[name] = [module.in_features, module.out_features, bias is not None]
-    seen: set[int] = set()
-    for key, value in model.state_dict().items():
-        if key.rsplit(".", 1)[0] in layers or "._packed_params." in key or value.data_ptr() in seen:
-            continue
-        seen.add(value.data_ptr())
-        tensors[key] = value.detach().contiguous()
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file(tensors, str(tmp / _INT8_FILE))
-    (tmp / _INT8_STAMP).write_text(json.dumps({**stamp, "layers": layers}))
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(tmp, target)
-
-
-def load_int8(folder: Path, stored: Path, tokenizer: Any) -> Any | None:
-    """The int8 model stored from ``folder``, or None when there is none or it was made from other
-    weights, by another torch or with other smoothing. Built on the meta device, so no float32
-    copy of the quantised layers is ever made."""
-    import torch
-    from safetensors.torch import load_file
-    from torch.ao.nn.quantized.dynamic import Linear as Int8Linear
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    try:
-        stamp = json.loads((stored / _INT8_STAMP).read_text())
-        layers = stamp.pop("layers")
-        if stamp != _int8_stamp(folder, tokenizer):
-            return None
-        tensors = load_file(str(stored / _INT8_FILE))
-    except (OSError, ValueError, KeyError):
-        return None
-    config = AutoConfig.from_pretrained(str(folder), local_files_only=True)
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    parts = {name: [tensors.pop(f"{name}.{part}", None) for part in ("int8", "scales", "zero_points", "bias")]
-             for name in layers}
-    model.load_state_dict(tensors, strict=False, assign=True)  # the float tensors; the int8 layers next
-
-    def layer(name: str) -> Any:
-        n_in, n_out, has_bias = layers[name]
-        int8, scales, zero_points, bias = parts[name]
-        # made at 1 x 1 (its constructor packs a zero weight of its own size), then given the stored weight
-        made = Int8Linear(1, 1, bias_=has_bias, dtype=torch.qint8)
-        made.in_features, made.out_features = n_in, n_out
-        made.set_weight_bias(torch._make_per_channel_quantized_tensor(int8, scales, zero_points, 0), bias)
-        return made
-
-    # packing a weight for fbgemm is most of a read, and torch runs it outside the GIL: one thread per core
-    with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=max(1, torch.get_num_threads())) as pool:
-        warnings.simplefilter("ignore")  # torch 2.14 marks its quantized tensors deprecated (see quantize_int8)
-        for name, made in zip(layers, pool.map(layer, layers)):
-            parent, _, child = name.rpartition(".")
-            setattr(model.get_submodule(parent), child, made)
-    if getattr(config, "tie_word_embeddings", False):
-        model.lm_head.weight = model.get_input_embeddings().weight
-    rotary = model.model.rotary_emb  # its buffers are not stored: made again on the CPU
-    model.model.rotary_emb = type(rotary)(config=config)
-    if any(t.is_meta for t in (*model.parameters(), *model.buffers())):
-        return None
-    return model.eval()
 
 
 def _load_shared(path: Path, device: str, dtype_name: str, quantization: str = "none",
@@ -388,21 +200,11 @@ def _load_shared(path: Path, device: str, dtype_name: str, quantization: str = "
             dtype = resolve_dtype(device, dtype_name)
             if quantization == "int8" and dtype is not torch.float32:
                 raise ConfigError(f"quantization 'int8' starts from float32 weights, not {dtype_name}")
-            model = None
-            if quantization == "int8" and cache_dir is not None:
-                stored = int8_cache_path(path, cache_dir)
-                stored.parent.mkdir(parents=True, exist_ok=True)
-                with FileLock(str(stored) + ".lock"):
-                    model = load_int8(path, stored, tokenizer)
-                    if model is None:
-                        model = quantize_int8(AutoModelForCausalLM.from_pretrained(
-                            str(path), local_files_only=True, dtype=dtype).eval(), tokenizer)
-                        save_int8(model, stored, _int8_stamp(path, tokenizer))
-            if model is None:
+            if quantization == "int8":
+                model = int8_model(path, tokenizer, _calibration_texts(tokenizer), cache_dir)
+            else:
                 model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=dtype)
                 model = model.to(device).eval()
-                if quantization == "int8":
-                    model = quantize_int8(model, tokenizer)
             _SHARED[key] = (model, tokenizer, threading.Lock())
         return _SHARED[key]
 
@@ -491,7 +293,7 @@ class QwenAnswerer(LazyModel):
     force the answer length with it), ``prefix_cache`` (keep the attention keys and values of
     the prompt's fixed start, the rules and the examples, and read only the lines and the
     question for each answer; off only to measure what it saves), ``quantization`` (none, or
-    int8: :func:`quantize_int8`; the reranker must ask for the same to share the loaded model).
+    int8: :func:`models.qwen_int8.quantize_int8`; the reranker must ask for the same to share the loaded model).
     After each answer ``last_decline_p`` holds that probability, and ``last_answer_p`` the
     probability of the answer's least likely token (:class:`TokenConfidence`), for the thread
     that asked (candidates record both; the web page may answer several questions at once).

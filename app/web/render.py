@@ -6,7 +6,7 @@ import html
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from app.answering import Answer, Citation
+from app.answering import Answer, Citation, quotes
 from app.web.i18n import text
 from indexer.schema import format_time
 from retriever import Hit, ScoredMoment
@@ -49,9 +49,7 @@ def _citation(c: Citation, ids: dict[str, int]) -> str:
 
 
 def _quotes(citations: Sequence[Citation], answer: str) -> str:
-    """What the cited moments say, where that is not the answer itself: the words a written answer rests on."""
-    said = [c.text for c in citations if c.text and c.text != answer]
-    return "".join(f"<blockquote class='vq-quote'>{html.escape(t)}</blockquote>" for t in said)
+    return "".join(f"<blockquote class='vq-quote'>{html.escape(t)}</blockquote>" for t in quotes(citations, answer))
 
 
 def answer_html(answer: Answer, lang: str) -> str:

@@ -146,6 +146,7 @@ def test_a_guess_is_sure_when_probable_enough_or_well_ahead_of_the_next():
     assert not is_sure(LanguageGuess("en", 0.44, 13.1))  # the next candidate not known: the probability alone
     assert not is_sure(LanguageGuess("en", 0.9, 1.2, 0.01))  # too little speech, however sure
     assert not is_sure(LanguageGuess("en", 0.44, 13.1, 0.20), min_margin=3.0)
+    assert not is_sure(LanguageGuess("en", 0.10, 13.1, 0.04))  # far ahead, but of a crowd: under half of 0.5
     # sure by its margin, it is kept; an unsure window between two English ones takes theirs
     guesses = [LanguageGuess("en", 0.44, 13.1, 0.20), LanguageGuess("fi", 0.3, 4.0, 0.29),
                LanguageGuess("en", 0.9, 8.0, 0.05)]

@@ -147,22 +147,32 @@ def test_a_detected_window_is_encoded_once_and_read_the_same(shared_media):
 
 
 def test_a_guess_well_ahead_of_the_next_language_is_not_detected_again_piece_by_piece():
-    """solar_system.mp4 (espeak English) is en 0.44 against fi 0.20 with Whisper base: under 0.5, but
-    more than twice the next candidate, so it is sure. Its window is detected and transcribed from one
-    encoding, not taken apart and its three sentences detected one by one (four encoder passes)."""
+    """solar_system.mp4 (espeak English) is en 0.44 against fi 0.20 with Whisper base here: under 0.5,
+    but more than twice the next candidate, so it is sure. Its window is detected and transcribed from
+    one encoding, not taken apart and its three sentences detected one by one (four encoder passes).
+    Another CPU may put the guess elsewhere: the passes are checked against what the rule says of the
+    guess this machine makes, and the transcript against the narration."""
     import json
 
+    from indexer.languages import confident, guess_language
     from indexer.media import decode_audio
+    from indexer.windows import DEFAULT_SPEECH, plan_windows
     from models import ModelHub, ModelsConfig
 
     truth = json.loads((SAMPLE_MEDIA / "ground_truth.json").read_text())
     said = next(v for v in truth["videos"] if v["file"] == "solar_system.mp4")["narration"]
     hub = ModelHub(ModelsConfig(profile="packaged"))  # multilingual base, the default
-    transcriber = hub.required.transcriber
+    transcriber, vad = hub.required.transcriber, hub.required.voice_activity
     audio = decode_audio(SAMPLE_MEDIA / "solar_system.mp4")
+    (window,) = plan_windows(vad.speech_regions(audio, 16000, max_speech=DEFAULT_SPEECH.max_window),
+                             DEFAULT_SPEECH.max_window, DEFAULT_SPEECH.overlap)
+    guess, _ = guess_language(audio, window, transcriber)
     transcriber.forget_encodings()
     transcriber.encoder_passes.update(run=0, reused=0)
-    segs = transcribe_speech(audio, hub.required.voice_activity, transcriber)
-    assert transcriber.encoder_passes == {"run": 1, "reused": 1}
+    segs = transcribe_speech(audio, vad, transcriber)
+    if confident(guess):  # 0.44 against 0.20 here
+        assert transcriber.encoder_passes == {"run": 1, "reused": 1}, guess
+    else:  # and under 0.5 with a closer second: each sentence detected on its own, as before
+        assert transcriber.encoder_passes["run"] == 1 + len(window.pieces), guess
     assert segs and all(s.language == "en" for s in segs)
     assert error_rate(" ".join(n["text"] for n in said), " ".join(s.text for s in segs)) <= 0.15

@@ -90,12 +90,14 @@ def test_smoothing_keeps_the_function_in_float32(tiny_qwen2):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from models.qwen_text import smooth_activations
+    from models.qwen_int8 import smooth_activations
+    from models.qwen_text import _calibration_texts
 
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_qwen2))
+    texts = _calibration_texts(tokenizer)
     plain, smoothed = (AutoModelForCausalLM.from_pretrained(str(tiny_qwen2), dtype=torch.float32).eval()
                        for _ in range(2))
-    assert smooth_activations(smoothed, tokenizer)
+    assert smooth_activations(smoothed, tokenizer, texts)
     layer, before = smoothed.model.layers[0], plain.model.layers[0]
     assert not torch.equal(layer.input_layernorm.weight, before.input_layernorm.weight)
     assert not torch.equal(layer.mlp.down_proj.weight, before.mlp.down_proj.weight)
@@ -103,12 +105,12 @@ def test_smoothing_keeps_the_function_in_float32(tiny_qwen2):
     with torch.inference_mode():
         a, b = smoothed(**ids).logits, plain(**ids).logits
     assert torch.allclose(a, b, rtol=1e-4, atol=1e-4)
-    assert not smooth_activations(torch.nn.Linear(2, 2), tokenizer)  # not a Qwen2: left as it is
+    assert not smooth_activations(torch.nn.Linear(2, 2), tokenizer, texts)  # not a Qwen2: left as it is
 
 
 def test_quantization_values():
     from models.errors import ConfigError
-    from models.qwen_text import resolve_quantization
+    from models.qwen_int8 import resolve_quantization
 
     assert resolve_quantization("cpu", "int8") == "int8" and resolve_quantization("cuda:0", "none") == "none"
     with pytest.raises(ConfigError, match="CPU only"):
@@ -180,16 +182,16 @@ def test_real_reranker_prefers_the_answer_that_answers(real_qwen):
     assert right > wrong
 
 
-def test_the_int8_model_is_stored_once_and_read_back_the_same(tiny_qwen2, tmp_path):
+def test_the_int8_model_is_stored_once_and_read_back_the_same(tiny_qwen2, tmp_path, monkeypatch):
     """Made (smoothed and quantised) on the first load and stored in the cache; later loads read it
-    from there, with the same outputs; a store made from other weights is made again."""
+    from there, with the same outputs; a store made otherwise, or damaged, is made again."""
     import json
 
     import torch
     from torch.ao.nn.quantized.dynamic import Linear as Int8Linear
 
-    from models import qwen_text
-    from models.qwen_text import _INT8_STAMP, int8_cache_path
+    from models import qwen_int8, qwen_text
+    from models.qwen_int8 import int8_cache_path
 
     def logits() -> torch.Tensor:
         model, tokenizer, _ = qwen_text._load_shared(tiny_qwen2, "cpu", "auto", "int8", tmp_path)
@@ -199,20 +201,25 @@ def test_the_int8_model_is_stored_once_and_read_back_the_same(tiny_qwen2, tmp_pa
     qwen_text.unload_all()
     made = logits()
     stored = int8_cache_path(tiny_qwen2, tmp_path)
-    assert (stored / _INT8_STAMP).is_file()
+    stamp_file, weights_file = stored / "int8.json", stored / "int8.safetensors"
+    assert stamp_file.is_file() and weights_file.is_file() and not list(tmp_path.glob("int8/*.tmp"))
     qwen_text.unload_all()
     calls = []
-    original = qwen_text.quantize_int8
-    qwen_text.quantize_int8 = lambda *a: calls.append(1) or original(*a)
-    try:
-        read = logits()
-        model = qwen_text._load_shared(tiny_qwen2, "cpu", "auto", "int8", tmp_path)[0]
-        assert not calls and isinstance(model.model.layers[0].mlp.down_proj, Int8Linear)
-        assert torch.equal(made, read)
-        stamp = json.loads((stored / _INT8_STAMP).read_text())
-        (stored / _INT8_STAMP).write_text(json.dumps({**stamp, "alpha": 0.9}))  # made otherwise: made again
-        qwen_text.unload_all()
-        assert torch.equal(logits(), made) and calls == [1]
-    finally:
-        qwen_text.quantize_int8 = original
-        qwen_text.unload_all()
+    original = qwen_int8.quantize_int8
+    monkeypatch.setattr(qwen_int8, "quantize_int8", lambda *a: calls.append(1) or original(*a))
+    read = logits()
+    model = qwen_text._load_shared(tiny_qwen2, "cpu", "auto", "int8", tmp_path)[0]
+    assert not calls and isinstance(model.model.layers[0].mlp.down_proj, Int8Linear)
+    assert model.generation_config.eos_token_id is not None  # the folder's generation settings came too
+    # the same weights and the same kernels on the same machine: the same numbers
+    torch.testing.assert_close(read, made, rtol=0, atol=1e-6)
+    stamp = json.loads(stamp_file.read_text())
+    stamp_file.write_text(json.dumps({**stamp, "alpha": 0.9}))  # made otherwise: made again
+    qwen_text.unload_all()
+    torch.testing.assert_close(logits(), made, rtol=0, atol=1e-6)
+    assert calls == [1]
+    weights_file.write_bytes(weights_file.read_bytes()[:1000])  # cut short (a write interrupted): made again
+    qwen_text.unload_all()
+    torch.testing.assert_close(logits(), made, rtol=0, atol=1e-6)
+    assert calls == [1, 1] and weights_file.stat().st_size > 1000
+    qwen_text.unload_all()
