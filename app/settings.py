@@ -137,7 +137,10 @@ SETTINGS: tuple[Setting, ...] = (
     S("device", "auto", str, "Where models run: auto (CUDA when present), cpu or cuda.", group="models"),
     S("dtype", "auto", str, "Weights' precision for torch models: auto (bfloat16 on CUDA, float32 on CPU).",
       ("auto", "float32", "bfloat16", "float16"), group="models"),
-    S("transcriber", None, str, "Speech-to-text backend: faster-whisper or openai-whisper (default: the profile's).",
+    S("transcriber", None, str, "Speech-to-text backend: faster-whisper or openai-whisper (default: the profile's), "
+      "or moonshine: Moonshine base, English only, packaged, each pause-to-pause stretch of speech one moment "
+      "(docs/EVALUATION.md: fewer errors than Whisper base on hard English, a quarter to a third of the "
+      "speech stage's time, coarser moments).",
       group="speech", optional=True, chooses_model=True),
     S("whisper_model", None, str, "Whisper model: base, small, large-v3-turbo (turbo), tiny.en, ... or a "
       "directory (default: the multilingual base in the packaged profile, small in the full profile). tiny.en "

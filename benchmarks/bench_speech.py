@@ -44,13 +44,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--whisper-model", default="tiny.en")
+    parser.add_argument("--transcriber", default="faster-whisper",
+                        help="videoqa's transcriber backend (moonshine: Moonshine base, English only); the baseline "
+                             "is always bare faster-whisper with --whisper-model")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
-    hub = ModelHub(ModelsConfig(profile="packaged", roles={"transcriber": RoleConfig(model=args.whisper_model)}))
+    whisper = RoleConfig(model=args.whisper_model)
+    ours_role = whisper if args.transcriber == "faster-whisper" else RoleConfig(backend=args.transcriber)
+    hub = ModelHub(ModelsConfig(profile="packaged", roles={"transcriber": ours_role}))
     vad, transcriber = hub.required.voice_activity, hub.required.transcriber
     vad.load()
     transcriber.load()
-    bare = transcriber._model  # the same loaded WhisperModel
+    if args.transcriber == "faster-whisper":
+        baseline_transcriber = transcriber  # the same loaded WhisperModel
+    else:
+        baseline_transcriber = ModelHub(ModelsConfig(profile="packaged",
+                                                     roles={"transcriber": whisper})).required.transcriber
+        baseline_transcriber.load()
+    bare = baseline_transcriber._model
     rows = []
     for name in CLIPS:
         speech = decode_audio(AUDIO / name)
@@ -61,21 +72,21 @@ def main() -> None:
         def ours(audio=audio):
             # cold, as for a new file: the backend keeps the encodings of its last few encoder
             # passes, and every run reads the same audio again
-            transcriber.forget_encodings()
+            getattr(transcriber, "forget_encodings", lambda: None)()  # Moonshine keeps none
             return transcribe_speech(audio, vad, transcriber, SpeechOptions())
 
-        def baseline(audio=audio, multilingual=False):
-            kept = transcriber.kept_encodings
-            transcriber.kept_encodings = 0  # bare faster-whisper: none of videoqa's kept encodings
-            transcriber.forget_encodings()
+        def baseline(audio=audio, multilingual=False, t=baseline_transcriber):
+            kept = t.kept_encodings
+            t.kept_encodings = 0  # bare faster-whisper: none of videoqa's kept encodings
+            t.forget_encodings()
             try:
-                segments, _ = bare.transcribe(audio, beam_size=transcriber.beam_size, temperature=0.0,
-                                              vad_filter=True, language="en" if transcriber.english_only else None,
-                                              multilingual=multilingual and not transcriber.english_only,
-                                              no_repeat_ngram_size=transcriber.no_repeat_ngram_size)
+                segments, _ = bare.transcribe(audio, beam_size=t.beam_size, temperature=0.0,
+                                              vad_filter=True, language="en" if t.english_only else None,
+                                              multilingual=multilingual and not t.english_only,
+                                              no_repeat_ngram_size=t.no_repeat_ngram_size)
                 return list(segments)
             finally:
-                transcriber.kept_encodings = kept
+                t.kept_encodings = kept
 
         def baseline_ml(audio=audio):
             return baseline(audio, multilingual=True)
@@ -103,7 +114,9 @@ def main() -> None:
     total_o = sum(r["ours_s"] for r in rows)
     total_b = sum(r["bare_s"] for r in rows)
     total_m = sum(r["bare_ml_s"] for r in rows)
-    print(f"machine: {machine()}\nmodel: {args.whisper_model}; median of {args.runs} interleaved runs; "
+    ours_name = args.whisper_model if args.transcriber == "faster-whisper" else f"{args.transcriber} (ours)"
+    print(f"machine: {machine()}\nmodel: {ours_name}, bare faster-whisper {args.whisper_model}; "
+          f"median of {args.runs} interleaved runs; "
           f"target: ratio <= 1.1\n")
     cols = ("audio", "ours_s", "bare_s", "ratio", "bare_ml_s", "ratio_ml", "ours_x_realtime", "words_ours",
             "words_bare", "words_bare_ml")
@@ -118,7 +131,8 @@ def main() -> None:
             print("  ".join(f"{c}={r[c]}" for c in cols))
         print(f"all: ours {total_o:.3f} s, bare {total_b:.3f} s, ratio {total_o / total_b:.3f}; "
               f"bare multilingual {total_m:.3f} s, ratio {total_o / total_m:.3f}")
-    data = {"machine": machine(), "runs": args.runs, "model": args.whisper_model, "rows": rows}
+    data = {"machine": machine(), "runs": args.runs, "model": args.whisper_model, "transcriber": args.transcriber,
+            "rows": rows}
     print(f"wrote {write_json('speech', data)}")
 
 

@@ -60,6 +60,20 @@ def _transcribe_window(audio: np.ndarray, window: Window, language: str | None, 
     lo, hi = cut
     segments: list[SpeechSegment] = []
     text = ""
+    if not getattr(transcriber, "timestamps", True):
+        # A transcriber that writes one text per call, without times inside it (Moonshine): each
+        # VAD piece is read on its own and is one timed moment (a pause ends a sentence or a clause).
+        for piece in window.pieces:
+            part = Window((piece,))
+            result, language = transcribe_checked(
+                transcriber, slice_audio(audio, part, sample_rate), language, prompt=None, word_timestamps=False,
+                opts=opts, fallback=fallback, where=f"{where} {part.start:.1f}-{part.end:.1f} s".strip())
+            for seg in result.segments:
+                owned = _owned(seg, part, lo, hi, language or result.language)
+                if owned is not None:
+                    segments.append(owned)
+            text = f"{text} {result.text}".strip()
+        return segments, text[-opts.prompt_chars:] or None, language
     todo: Window | None = window
     retried = False
     while todo is not None:

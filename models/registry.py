@@ -170,6 +170,7 @@ def create(role: str, name: str, **options: Any) -> Any:
 register("voice_activity", "silero", "models.silero:SileroVoiceDetector", "silero-vad")
 register("transcriber", "faster-whisper", "models.whisper_ct2:FasterWhisperTranscriber", "base")
 register("transcriber", "openai-whisper", "models.whisper_openai:OpenAIWhisperTranscriber", "base")
+register("transcriber", "moonshine", "models.moonshine:MoonshineTranscriber", "base-en")
 register("text_reader", "rapidocr", "models.ocr_rapid:RapidOcrTextReader", "PP-OCRv4-mobile")
 register("text_embedder", "sentence-transformers", "models.sentence_embedder:SentenceTransformerTextEmbedder",
          "sentence-transformers/all-MiniLM-L6-v2")
