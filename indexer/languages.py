@@ -25,8 +25,8 @@ import numpy as np
 from indexer.windows import DEFAULT_SPEECH, SpeechOptions, Window, slice_audio
 from models.types import SpeechRegion, Transcriber, Transcript
 
-__all__ = ["LanguageGuess", "guess_language", "is_sure", "resolve_languages", "assign_languages", "suspect",
-           "transcribe_checked", "mean_logprob", "compression_ratio"]
+__all__ = ["LanguageGuess", "guess_language", "is_sure", "sure_guess", "confident", "resolve_languages",
+           "assign_languages", "suspect", "transcribe_checked", "mean_logprob", "compression_ratio"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,11 @@ def is_sure(guess: LanguageGuess, min_probability: float = 0.5, min_seconds: flo
     joined: ru 0.15 against pl 0.14; "Est-ce que vous allez bien ?" alone: fr 0.26 against es 0.25).
     """
     return bool(guess.language) and guess.speech >= min_seconds and confident(guess, min_probability, min_margin)
+
+
+def sure_guess(guess: LanguageGuess, opts: SpeechOptions = DEFAULT_SPEECH) -> bool:
+    """:func:`is_sure` with the thresholds of ``opts``."""
+    return is_sure(guess, opts.min_language_probability, opts.min_language_seconds, opts.min_language_margin)
 
 
 def confident(guess: LanguageGuess, min_probability: float = 0.5, min_margin: float = 2.0) -> bool:

@@ -26,10 +26,10 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from indexer.languages import LanguageGuess, assign_languages, guess_language, is_sure, transcribe_checked
+from indexer.languages import LanguageGuess, assign_languages, guess_language, sure_guess, transcribe_checked
 from indexer.schema import Moment, SpeechSegment
 from indexer.windows import DEFAULT_SPEECH, SpeechOptions, Window, overlap_cuts, plan_windows, slice_audio
-from models.types import Transcriber, TranscriptSegment, VoiceDetector
+from models.types import Transcriber, Transcript, TranscriptSegment, VoiceDetector
 
 __all__ = ["transcribe_speech", "sentence_moments", "main_language"]
 
@@ -50,6 +50,13 @@ def _owned(seg: TranscriptSegment, window: Window, lo: float, hi: float, languag
     return SpeechSegment(kept[0][0], kept[-1][1], "".join(w[2] for w in kept).strip(), language)
 
 
+def _owned_segments(result: Transcript, window: Window, lo: float, hi: float,
+                    language: str | None) -> list[SpeechSegment]:
+    """The parts of a window's transcript that lie in ``[lo, hi)`` (:func:`_owned`), in absolute times."""
+    owned = (_owned(seg, window, lo, hi, language or result.language) for seg in result.segments)
+    return [seg for seg in owned if seg is not None]
+
+
 def _transcribe_window(audio: np.ndarray, window: Window, language: str | None, cut: tuple[float, float],
                        transcriber: Transcriber, opts: SpeechOptions, sample_rate: int, prompt: str | None,
                        fallback: str | None, where: str,
@@ -68,10 +75,7 @@ def _transcribe_window(audio: np.ndarray, window: Window, language: str | None, 
             result, language = transcribe_checked(
                 transcriber, slice_audio(audio, part, sample_rate), language, prompt=None, word_timestamps=False,
                 opts=opts, fallback=fallback, where=f"{where} {part.start:.1f}-{part.end:.1f} s".strip())
-            for seg in result.segments:
-                owned = _owned(seg, part, lo, hi, language or result.language)
-                if owned is not None:
-                    segments.append(owned)
+            segments += _owned_segments(result, part, lo, hi, language)
             text = f"{text} {result.text}".strip()
         return segments, text[-opts.prompt_chars:] or None, language
     todo: Window | None = window
@@ -81,10 +85,7 @@ def _transcribe_window(audio: np.ndarray, window: Window, language: str | None, 
             transcriber, slice_audio(audio, todo, sample_rate), language, prompt=prompt,
             word_timestamps=math.isfinite(lo) or math.isfinite(hi), opts=opts, fallback=fallback,
             where=f"{where} {todo.start:.1f}-{todo.end:.1f} s".strip(), ranked=ranked)
-        for seg in result.segments:
-            owned = _owned(seg, todo, lo, hi, language or result.language)
-            if owned is not None:
-                segments.append(owned)
+        segments += _owned_segments(result, todo, lo, hi, language)
         if result.text:
             text = f"{text} {result.text}".strip()
             prompt = result.text[-opts.prompt_chars:]
@@ -102,8 +103,7 @@ def _transcribe_window(audio: np.ndarray, window: Window, language: str | None, 
         todo, retried = rest, True
         if not opts.language:
             guess, ranked = guess_language(audio, rest, transcriber, opts, sample_rate)
-            if guess.language != language and is_sure(guess, opts.min_language_probability, opts.min_language_seconds,
-                                                       opts.min_language_margin):
+            if guess.language != language and sure_guess(guess, opts):
                 log.debug("speech %.1f-%.1f s: %s after %s", rest.start, rest.end, guess.language, language)
                 language, prompt = guess.language, None
     return segments, text[-opts.prompt_chars:] or None, language
@@ -148,7 +148,7 @@ def transcribe_speech(
         else:
             guess, ranked = guess_language(audio, window, transcriber, opts, sample_rate)
         guesses.append(guess)
-        sure = is_sure(guess, opts.min_language_probability, opts.min_language_seconds, opts.min_language_margin)
+        sure = sure_guess(guess, opts)
         if not sure or (i > 0 and guess.language != guesses[i - 1].language):
             continue  # unsure, or a change of language: pass 2 decides, with the whole file known
         fallback = _longest((guesses[j].language, windows[j].speech) for j in done)  # the file's so far
