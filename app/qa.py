@@ -59,7 +59,7 @@ def models_config(settings: Settings, profile: str | None = None) -> ModelsConfi
             "voice_activity": RoleConfig(options={"threshold": s.vad_threshold}),
             "text_reader": role("text_reader", det_max_side=s.screen_detect_side),
             "transcriber": role("transcriber", "whisper_model", beam_size=s.beam_size,
-                                no_repeat_ngram_size=s.no_repeat_ngram_size),
+                                no_repeat_ngram_size=s.no_repeat_ngram_size, english_reader=s.english_reader),
             "frame_embedder": role("frame_embedder", batch_size=s.clip_batch_size, dtype=s.dtype),
             "describer": role("describer", **vl),
             "answerer": role("answerer", **vl, decline_gate=s.decline_gate, quantization=s.answerer_quantization),

@@ -205,6 +205,11 @@ SETTINGS: tuple[Setting, ...] = (
     S("languages", None, str, "Comma-separated language codes (en,zh) that detection may choose from; unset: "
       "any of Whisper's. Set it when a library holds a few known languages: short or noisy speech can be "
       "mistaken for a language nobody speaks in it.", group="speech", optional=True),
+    S("english_reader", "auto", str, "Who reads speech in English under a multilingual Whisper (faster-whisper): "
+      "moonshine (Moonshine base, packaged, English only; Whisper detects the language, reads the other "
+      "languages and places Moonshine's words in time), whisper, or auto: moonshine under Whisper tiny and base "
+      "(fewer errors on hard English, several times faster; docs/EVALUATION.md), whisper under larger models.",
+      ("auto", "moonshine", "whisper"), group="speech"),
     S("beam_size", 5, int, "Whisper beam size.", group="speech"),
     S("no_repeat_ngram_size", 6, int, "Whisper: forbid repeating token n-grams of this size against repetition "
       "loops (0: off). Below 5 it breaks real speech: 'what your country can do for you, ask what you can do "

@@ -1,9 +1,10 @@
 """The speech stage against bare faster-whisper on the same audio with the same model, in the same run.
 
-    python benchmarks/bench_speech.py [--runs 3] [--whisper-model tiny.en] [--markdown]
+    python benchmarks/bench_speech.py [--runs 3] [--whisper-model tiny.en] [--english-reader auto] [--markdown]
 
 videoqa's stage: Silero VAD regions -> windows -> language per window -> Whisper per window
-(the detection's encoding reused, prompt chaining, transcript guard, early-end guard), each run
+(the detection's encoding reused, prompt chaining, transcript guard, early-end guard; English read
+by Moonshine base and timed by Whisper under ``--english-reader auto``/``moonshine``), each run
 cold (no encoding kept from the run before: every run reads the same audio). Two baselines with
 the same loaded model and decoding settings, without videoqa's kept encodings: ``bare``,
 ``WhisperModel.transcribe(audio, vad_filter=True)``, which detects the language once per file;
@@ -47,10 +48,13 @@ def main() -> None:
     parser.add_argument("--transcriber", default="faster-whisper",
                         help="videoqa's transcriber backend (moonshine: Moonshine base, English only); the baseline "
                              "is always bare faster-whisper with --whisper-model")
+    parser.add_argument("--english-reader", default="auto", choices=("auto", "moonshine", "whisper"),
+                        help="the faster-whisper backend's english_reader setting (the baseline is Whisper alone)")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
     whisper = RoleConfig(model=args.whisper_model)
-    ours_role = whisper if args.transcriber == "faster-whisper" else RoleConfig(backend=args.transcriber)
+    ours_role = RoleConfig(model=args.whisper_model, options={"english_reader": args.english_reader}) \
+        if args.transcriber == "faster-whisper" else RoleConfig(backend=args.transcriber)
     hub = ModelHub(ModelsConfig(profile="packaged", roles={"transcriber": ours_role}))
     vad, transcriber = hub.required.voice_activity, hub.required.transcriber
     vad.load()
@@ -114,7 +118,8 @@ def main() -> None:
     total_o = sum(r["ours_s"] for r in rows)
     total_b = sum(r["bare_s"] for r in rows)
     total_m = sum(r["bare_ml_s"] for r in rows)
-    ours_name = args.whisper_model if args.transcriber == "faster-whisper" else f"{args.transcriber} (ours)"
+    ours_name = f"{args.whisper_model}, English read by {args.english_reader}" \
+        if args.transcriber == "faster-whisper" else f"{args.transcriber} (ours)"
     print(f"machine: {machine()}\nmodel: {ours_name}, bare faster-whisper {args.whisper_model}; "
           f"median of {args.runs} interleaved runs; "
           f"target: ratio <= 1.1\n")
@@ -132,7 +137,7 @@ def main() -> None:
         print(f"all: ours {total_o:.3f} s, bare {total_b:.3f} s, ratio {total_o / total_b:.3f}; "
               f"bare multilingual {total_m:.3f} s, ratio {total_o / total_m:.3f}")
     data = {"machine": machine(), "runs": args.runs, "model": args.whisper_model, "transcriber": args.transcriber,
-            "rows": rows}
+            "english_reader": args.english_reader, "readings": getattr(transcriber, "readings", None), "rows": rows}
     print(f"wrote {write_json('speech', data)}")
 
 

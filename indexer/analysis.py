@@ -45,7 +45,8 @@ __all__ = ["ANALYZER_VERSION", "STOP_WORDS", "MixedTokenizer", "LanguageFilter",
 
 log = logging.getLogger(__name__)
 
-ANALYZER_VERSION = "lang-1"  # lang-1: Snowball stems by the line's language; cjk-1: jieba and OpenCC
+# lang-2: English clitics are stop words; lang-1: Snowball stems by the line's language; cjk-1: jieba and OpenCC
+ANALYZER_VERSION = "lang-2"
 
 # Whoosh's English stop words plus the question and function words that questions are
 # made of: "what is love" must not match every transcript that says "what".
@@ -57,6 +58,9 @@ other our ours out over own please same she should so some such tbd tell than th
 then there these they this those through to too under until up us very was we were what when where which
 while who whom why will with would yet you your yours
 """.split()) | frozenset(
+    # what an apostrophe leaves of English clitics ("it's", "nation's", "don't", "we'll", "I'm"): a question
+    # with a possessive matched every transcript that says "it's" (issue 13, session 11)
+    "s t d ll re ve m".split()) | frozenset(
     # Chinese function and question words (what questions are made of, in Simplified form)
     "的 了 是 在 吗 呢 吧 啊 和 与 及 或 就 都 也 还 又 什么 怎么 怎样 如何 为什么 哪 哪里 哪儿 哪个 谁 多少 几 "
     "这 那 这个 那个 有 没有 我 你 他 她 它 我们 你们 他们 请 说 讲 提到 视频 里 中".split())

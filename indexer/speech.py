@@ -28,33 +28,35 @@ import numpy as np
 
 from indexer.languages import LanguageGuess, assign_languages, guess_language, sure_guess, transcribe_checked
 from indexer.schema import Moment, SpeechSegment
+from indexer.sentences import cut_long, pauses
 from indexer.windows import DEFAULT_SPEECH, SpeechOptions, Window, overlap_cuts, plan_windows, slice_audio
-from models.types import Transcriber, Transcript, TranscriptSegment, VoiceDetector
+from models.types import Transcriber, Transcript, TranscriptSegment, VoiceDetector, Word
 
 __all__ = ["transcribe_speech", "sentence_moments", "main_language"]
 
 log = logging.getLogger(__name__)
 
 
-def _owned(seg: TranscriptSegment, window: Window, lo: float, hi: float, language: str | None) -> SpeechSegment | None:
-    """The part of a segment (absolute times) whose words lie in ``[lo, hi)``; None if nothing is left."""
+def _owned(seg: TranscriptSegment, window: Window, lo: float, hi: float, language: str | None,
+           runs: Sequence[tuple[float, float]], longest: float) -> list[SpeechSegment]:
+    """The part of a segment (absolute times) whose words lie in ``[lo, hi)``, as sentences of at most
+    ``longest`` seconds where its words have times (:func:`indexer.sentences.cut_long`)."""
     start, end = window.span_to_absolute(seg.start, seg.end)
-    if lo == -math.inf and hi == math.inf:
-        return SpeechSegment(start, end, seg.text, language)
     if not seg.words:  # no word times: the segment goes where its centre is
-        return SpeechSegment(start, end, seg.text, language) if lo <= (start + end) / 2 < hi else None
-    kept = [(window.to_absolute(w.start), window.to_absolute(w.end), w.text) for w in seg.words]
-    kept = [w for w in kept if lo <= (w[0] + w[1]) / 2 < hi]
-    if not kept:
-        return None
-    return SpeechSegment(kept[0][0], kept[-1][1], "".join(w[2] for w in kept).strip(), language)
+        return [SpeechSegment(start, end, seg.text, language)] if lo <= (start + end) / 2 < hi else []
+    kept = [Word(window.to_absolute(w.start), window.to_absolute(w.end), w.text) for w in seg.words]
+    kept = [w for w in kept if lo <= (w.start + w.end) / 2 < hi]
+    parts = cut_long(kept, runs, longest)
+    if len(parts) == 1 and len(kept) == len(seg.words):  # whole: the segment's own times and text
+        return [SpeechSegment(start, end, seg.text, language)]
+    return [SpeechSegment(p[0].start, p[-1].end, "".join(w.text for w in p).strip(), language) for p in parts if p]
 
 
-def _owned_segments(result: Transcript, window: Window, lo: float, hi: float,
-                    language: str | None) -> list[SpeechSegment]:
+def _owned_segments(result: Transcript, window: Window, lo: float, hi: float, language: str | None,
+                    runs: Sequence[tuple[float, float]] = (), longest: float = math.inf) -> list[SpeechSegment]:
     """The parts of a window's transcript that lie in ``[lo, hi)`` (:func:`_owned`), in absolute times."""
-    owned = (_owned(seg, window, lo, hi, language or result.language) for seg in result.segments)
-    return [seg for seg in owned if seg is not None]
+    return [part for seg in result.segments
+            for part in _owned(seg, window, lo, hi, language or result.language, runs, longest)]
 
 
 def _transcribe_window(audio: np.ndarray, window: Window, language: str | None, cut: tuple[float, float],
@@ -80,12 +82,13 @@ def _transcribe_window(audio: np.ndarray, window: Window, language: str | None, 
         return segments, text[-opts.prompt_chars:] or None, language
     todo: Window | None = window
     retried = False
+    runs = pauses(audio, window, sample_rate)
     while todo is not None:
         result, language = transcribe_checked(
             transcriber, slice_audio(audio, todo, sample_rate), language, prompt=prompt,
             word_timestamps=math.isfinite(lo) or math.isfinite(hi), opts=opts, fallback=fallback,
             where=f"{where} {todo.start:.1f}-{todo.end:.1f} s".strip(), ranked=ranked)
-        segments += _owned_segments(result, todo, lo, hi, language)
+        segments += _owned_segments(result, todo, lo, hi, language, runs, opts.longest_sentence)
         if result.text:
             text = f"{text} {result.text}".strip()
             prompt = result.text[-opts.prompt_chars:]

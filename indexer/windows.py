@@ -35,6 +35,7 @@ class SpeechOptions:
     # A transcript is suspect (and tried in other likely languages) when Whisper's own signals say so:
     suspect_compression: float = 2.4  # text that zlib compresses more than this is repetitive
     suspect_logprob: float = -0.6  # a mean token log-probability below this is a weak reading
+    longest_sentence: float = 7.0  # a timed sentence longer than this is cut where the speaker pauses
 
 
 DEFAULT_SPEECH = SpeechOptions()

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from models.base import LazyModel, WhisperLanguages, ranked_languages
+from models.errors import ModelNotFoundError
 from models.types import ModelLocation, Transcript, TranscriptSegment, Word
 
-__all__ = ["FasterWhisperTranscriber", "WHISPER_HF_REPOS"]
+if TYPE_CHECKING:
+    from models.moonshine import MoonshineTranscriber
+
+__all__ = ["FasterWhisperTranscriber", "WHISPER_HF_REPOS", "ENGLISH_READERS"]
+
+log = logging.getLogger(__name__)
+ENGLISH_READERS = ("auto", "moonshine", "whisper")
 
 # Model size -> the CTranslate2 conversion on the Hugging Face Hub (as faster-whisper names them).
 WHISPER_HF_REPOS = {
@@ -28,21 +36,49 @@ WHISPER_HF_REPOS = {
 }
 
 
+_ALIGN_SAMPLES = 30 * 16000  # Whisper places words within one 30-s encoding
+_SENTENCE_END = (".", "?", "!", "…")
+
+
+def _sentences(words: list[dict], logprob: float) -> list[TranscriptSegment]:
+    """Aligned words (faster-whisper's dicts) grouped into sentences, one ending at . ? ! or …
+    (the speech stage cuts a long one where the speaker pauses: indexer.sentences)."""
+    out: list[TranscriptSegment] = []
+    current: list[Word] = []
+    for i, w in enumerate(words):
+        current.append(Word(float(w["start"]), float(w["end"]), w["word"]))
+        if w["word"].rstrip("\"')]”").endswith(_SENTENCE_END) or i == len(words) - 1:
+            text = "".join(x.text for x in current).strip()
+            out.append(TranscriptSegment(current[0].start, current[-1].end, text, logprob, 0.0, tuple(current)))
+            current = []
+    return out
+
+
 class FasterWhisperTranscriber(LazyModel, WhisperLanguages):
     """Transcribes one window of audio at a time with fixed decoding settings.
 
     Decoding follows DESIGN.md section 1.4: temperature 0, beam search,
     ``no_repeat_ngram_size`` against repetition, the previous window's text as prompt.
     Options: ``beam_size``, ``temperature``, ``no_repeat_ngram_size``, ``compute_type``
-    (``auto``: int8 on CPU, float16 on CUDA) and ``cpu_threads`` (0: all cores).
+    (``auto``: int8 on CPU, float16 on CUDA), ``cpu_threads`` (0: all cores) and
+    ``english_reader``: who reads speech in English. ``moonshine``: Moonshine base reads it and
+    Whisper only places its words in time (:meth:`_read_english`); ``whisper``: Whisper reads
+    everything; ``auto`` (the default): Moonshine under Whisper tiny and base, whose English it
+    reads better and several times faster (docs/EVALUATION.md), Whisper under larger models.
     """
 
     role = "transcriber"
     backend_name = "faster-whisper"
 
     def __init__(self, model: str | None = None, *, beam_size: int = 5, temperature: float = 0.0,
-                 no_repeat_ngram_size: int = 6, compute_type: str = "auto", cpu_threads: int = 0, **kw):
+                 no_repeat_ngram_size: int = 6, compute_type: str = "auto", cpu_threads: int = 0,
+                 english_reader: str = "auto", **kw):
         super().__init__(model, **kw)
+        if english_reader not in ENGLISH_READERS:
+            raise ValueError(f"english_reader {english_reader!r}, expected one of: {', '.join(ENGLISH_READERS)}")
+        self.english_reader = english_reader
+        self.reader_min_logprob = -0.25  # under this the English reader is unsure (:meth:`_read_english`)
+        self._reader: MoonshineTranscriber | None | bool = None  # False: auto found no Moonshine
         self.beam_size = beam_size
         self.temperature = temperature
         self.no_repeat_ngram_size = no_repeat_ngram_size
@@ -54,6 +90,7 @@ class FasterWhisperTranscriber(LazyModel, WhisperLanguages):
         self._transcribed: list[tuple[np.ndarray, object]] = []  # those the latest transcription made
         self._detecting = False
         self.encoder_passes = {"run": 0, "reused": 0}  # how often the encoder ran, and was spared
+        self.readings = {"moonshine": 0, "whisper": 0}  # transcriptions, by who wrote the text
 
     def _hf_repo_for(self, model: str) -> str | None:
         return WHISPER_HF_REPOS.get(model) or super()._hf_repo_for(model)
@@ -138,6 +175,12 @@ class FasterWhisperTranscriber(LazyModel, WhisperLanguages):
             if language is None and audio.size:
                 ranked = self._ranked(audio, languages)
                 language = ranked[0][0]
+            if language == "en" and 0 < audio.size <= _ALIGN_SAMPLES and self._english() is not None:
+                read = self._read_english(audio)
+                if read is not None:
+                    self.readings["moonshine"] += 1
+                    return Transcript(read, "en", ranked[0][1] if ranked else 1.0, tuple(ranked))
+            self.readings["whisper"] += 1
             segments, info = self._model.transcribe(
                 audio,
                 language=language,
@@ -159,6 +202,63 @@ class FasterWhisperTranscriber(LazyModel, WhisperLanguages):
             ]
         probability = ranked[0][1] if ranked else info.language_probability
         return Transcript(out, info.language, probability, tuple(ranked))
+
+    def _english(self) -> MoonshineTranscriber | None:
+        """The English reader, or None when Whisper reads English (see the class docstring)."""
+        if self._reader is None:
+            from models.moonshine import MoonshineTranscriber
+
+            small = self.model_name in ("tiny", "tiny.en", "base", "base.en")
+            if self.english_reader == "whisper" or (self.english_reader == "auto" and not small):
+                self._reader = False
+            else:
+                reader = MoonshineTranscriber(cache_dir=self.cache_dir, device=self.device,
+                                              cpu_threads=self.cpu_threads)
+                try:
+                    reader.locate()
+                    self._reader = reader
+                except ModelNotFoundError as exc:
+                    if self.english_reader != "auto":
+                        raise
+                    log.warning("Whisper reads English: the English reader Moonshine base is missing (%s)", exc)
+                    self._reader = False
+        return self._reader or None
+
+    def _read_english(self, audio: np.ndarray) -> list[TranscriptSegment] | None:
+        """English read by the English reader, its words placed in time by Whisper, in sentences;
+        None when the reader is unsure of its text (Whisper reads it then).
+
+        Whisper's alignment (the cross-attention of its timing heads, as for its own word times)
+        runs its decoder once over the given text, on the encoding of the audio, which the
+        language detection before has usually made already: no token is generated.
+
+        Unsure: a mean token log-probability under ``reader_min_logprob``. Moonshine reads the
+        English recordings with ground truth at -0.02 to -0.20 (the hardest, LRS2 `00019`, at
+        -0.20 and still better than Whisper base), and two voices at once, which Whisper base
+        reads better, at -0.28 (docs/EVALUATION.md).
+        """
+        from faster_whisper.audio import pad_or_trim
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import merge_punctuations
+
+        read = self._english().transcribe(audio)
+        if not read.segments:
+            return []
+        if read.segments[0].avg_logprob < self.reader_min_logprob:
+            log.debug("English reader unsure (mean log-probability %.2f): Whisper reads", read.segments[0].avg_logprob)
+            return None
+        text = read.segments[0].text
+        extractor = self._model.feature_extractor
+        features = extractor(audio)
+        frames = min(extractor.nb_max_frames, max(features.shape[-1] - 1, 1))
+        encoding = self._model.encode(pad_or_trim(features[:, :frames]))
+        tokenizer = Tokenizer(self._model.hf_tokenizer, self._model.model.is_multilingual, task="transcribe",
+                              language="en")
+        tokens = tokenizer.encode(" " + text)
+        words = self._model.find_alignment(tokenizer, [tokens], encoding, frames)[0]
+        merge_punctuations(words, "\"'“¿([{-", "\"'.。,，!！?？:：”)]}、")
+        words = [w for w in words if w["word"]]
+        return _sentences(words, read.segments[0].avg_logprob)
 
     def forget_encodings(self) -> None:
         """Drop the kept encoder outputs (a benchmark that reads the same audio again starts cold)."""

@@ -40,10 +40,10 @@ def store(request, tmp_path_factory):
 def test_a_full_match_scores_near_one_and_a_one_word_match_low(store):
     searcher = KeywordSearcher(store, "bm25f" if store.engine == "whoosh" else "tfidf", "query")
     videos, moments = searcher.search("which planet has rings")
-    assert max(videos, key=videos.get) == 1 and videos[1] > 0.6
+    assert max(videos, key=videos.get) == 1 and videos[1] > 0.55  # 0.60 here (BM25: the lengths of all moments)
     # one common word of a long question: it ranks first, but scores low
     videos, _ = searcher.search("is it better to compete on price or on the number of moons of saturn")
-    assert videos and max(videos.values()) < 0.6
+    assert videos and max(videos.values()) < 0.4  # 0.27-0.28 here
     top = KeywordSearcher(store, searcher.scorer, "top")
     assert max(top.search("is it better to compete on price or on the number of moons of saturn")[0].values()) == 1.0
 
