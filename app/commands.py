@@ -86,6 +86,8 @@ def _print_models(info: dict[str, Any], out: TextIO) -> None:
             out.write(f"{head} off: {row['reason'].split(': ', 1)[-1]}\n")
         elif row["found"]:
             out.write(f"{head} {row['backend']} {row['model']}\n{'':27} found: {row['source']} ({row['path']})\n")
+            for helper in row.get("helpers", ()):
+                out.write(f"{'':27} {helper}\n")
         else:
             out.write(f"{head} {row['backend']} {row['model']}\n{'':27} missing: {row['reason']}\n")
     out.write("\n* = the active profile\n")

@@ -258,8 +258,12 @@ def report(config: ModelsConfig) -> list[dict[str, Any]]:
                 rows.append(row)
                 continue
             try:
-                loc = _build(config, spec, profile).locate()
+                built = _build(config, spec, profile)
+                loc = built.locate()
                 row.update(found=True, path=str(loc.path), source=loc.source)
+                helpers = getattr(built, "helpers", None)  # models a backend loads for part of its work
+                if helpers:
+                    row["helpers"] = helpers()
             except VideoQAError as exc:
                 row.update(found=False, reason=str(exc))
             rows.append(row)

@@ -224,6 +224,17 @@ class FasterWhisperTranscriber(LazyModel, WhisperLanguages):
                     self._reader = False
         return self._reader or None
 
+    def helpers(self) -> list[str]:
+        """What else this backend loads, and where its weights are (``videoqa models``)."""
+        try:
+            reader = self._english()
+        except ModelNotFoundError as exc:
+            return [f"English read by: moonshine, missing: {exc}"]
+        if reader is None:
+            return ["English read by: Whisper itself"]
+        where = reader.locate()
+        return [f"English read by: moonshine {reader.model_name}, found: {where.source} ({where.path})"]
+
     def _read_english(self, audio: np.ndarray) -> list[TranscriptSegment] | None:
         """English read by the English reader, its words placed in time by Whisper, in sentences;
         None when the reader is unsure of its text (Whisper reads it then).

@@ -123,3 +123,14 @@ def test_an_unknown_english_reader_is_a_clear_error():
 
     with pytest.raises(ValueError, match="english_reader 'parakeet'"):
         FasterWhisperTranscriber("base", english_reader="parakeet")
+
+
+def test_videoqa_models_names_the_english_reader_and_its_wheel(tmp_path):
+    from models import ModelsConfig, report
+    from models.whisper_ct2 import FasterWhisperTranscriber
+
+    rows = {(r["role"], r["profile"]): r for r in report(ModelsConfig(profile="packaged", cache_dir=tmp_path))}
+    (line,) = rows[("transcriber", "packaged")]["helpers"]
+    assert line.startswith("English read by: moonshine base-en") and "packaged wheel moonshine-cpp" in line
+    assert FasterWhisperTranscriber("base", english_reader="whisper").helpers() == ["English read by: Whisper itself"]
+    assert FasterWhisperTranscriber("small").helpers() == ["English read by: Whisper itself"]  # auto: small reads
