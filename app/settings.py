@@ -20,7 +20,7 @@ from models.combined_embedder import COMBINED_WEIGHT
 from models.errors import ConfigError
 from retriever.api import DEFAULT_WEIGHTS
 
-__all__ = ["Setting", "SETTINGS", "GROUPS", "SUBCOMMANDS", "Settings", "load_settings", "settings_markdown",
+__all__ = ["Setting", "SETTINGS", "GROUPS", "SUBCOMMANDS", "Settings", "load_settings",
            "default_index_dir", "ENV_PREFIX", "language_list"]
 
 ENV_PREFIX = "VIDEOQA_"
@@ -205,11 +205,11 @@ SETTINGS: tuple[Setting, ...] = (
     S("languages", None, str, "Comma-separated language codes (en,zh) that detection may choose from; unset: "
       "any of Whisper's. Set it when a library holds a few known languages: short or noisy speech can be "
       "mistaken for a language nobody speaks in it.", group="speech", optional=True),
-    S("english_reader", "auto", str, "Who reads speech in English under a multilingual Whisper (faster-whisper): "
-      "moonshine (Moonshine base, packaged, English only; Whisper detects the language, reads the other "
-      "languages and places Moonshine's words in time), whisper, or auto: moonshine under Whisper tiny and base "
-      "(fewer errors on hard English, several times faster; docs/EVALUATION.md), whisper under larger models.",
-      ("auto", "moonshine", "whisper"), group="speech"),
+    S("english_reader", "auto", str, "Who reads English speech (faster-whisper): moonshine (Moonshine base, packaged; "
+      "Whisper detects the language, reads the others and times Moonshine's words), whisper, or auto: moonshine "
+      "under the multilingual Whisper tiny and base (fewer errors on hard English in about half the time; "
+      "docs/EVALUATION.md), whisper under larger and English-only models.", ("auto", "moonshine", "whisper"),
+      group="speech"),
     S("beam_size", 5, int, "Whisper beam size.", group="speech"),
     S("no_repeat_ngram_size", 6, int, "Whisper: forbid repeating token n-grams of this size against repetition "
       "loops (0: off). Below 5 it breaks real speech: 'what your country can do for you, ask what you can do "
@@ -331,39 +331,6 @@ class Settings:
     def table(self) -> list[dict[str, Any]]:
         return [{"name": s.name, "value": self._values[s.name], "source": self.sources[s.name], "env": s.env,
                  "flag": s.flag, "help": s.help, "group": s.group} for s in SETTINGS]
-
-
-def settings_markdown() -> str:
-    """The reference table of docs/SETTINGS.md (a test keeps the file in step with the code)."""
-    lines = ["# Settings", "",
-             "Resolved in this order, later wins: defaults < TOML file (`--config FILE` or `VIDEOQA_CONFIG`) "
-             "< `VIDEOQA_*` environment < command line. `videoqa settings` prints the current values and "
-             "where each came from. In a TOML file, give the names below at the top level or under `[videoqa]`; "
-             "relative paths in the file are relative to the file.", "",
-             "On the command line each subcommand takes the flags of the groups below that name it "
-             "(`videoqa COMMAND --help` lists them); `videoqa settings` takes every flag, and `videoqa models` also "
-             "those that choose a model (a role's backend, model and weights path). Any subcommand takes any "
-             "setting as `--set NAME=VALUE`, repeatable and read like a `VIDEOQA_*` value: `--set "
-             "answer_threshold=0.3` is `--answer-threshold 0.3`, and `videoqa search QUESTION --set "
-             "describer_path=DIR` gives a setting that has no flag on `search` (with profile auto it decides "
-             "whether the full profile's models are all found). An unknown name or a bad value is a one-line "
-             "error naming the setting, and so is a setting given both by its flag and by `--set`. The general "
-             "flags, `--config`, `--set` and `-v` may also come before the subcommand.", ""]
-    for group, commands in GROUPS.items():
-        takes = ", ".join(f"`{c}`" for c in commands if c != "settings")
-        lines += ["", f"## {group}", "", f"Flags of: {takes}.", "",
-                  "| name | flag | environment | default | meaning |", "|---|---|---|---|---|"]
-        for s in (s for s in SETTINGS if s.group == group):
-            default = "unset" if s.default is None else f"`{s.default}`"
-            if s.name == "index_dir":
-                default = "`$XDG_DATA_HOME/videoqa/index` (`~/.local/share/videoqa/index`)"
-            elif s.name == "library_dir":
-                default = "`$XDG_DATA_HOME/videoqa/library` (`~/.local/share/videoqa/library`)"
-            elif s.name == "cache_dir":
-                default = "`$XDG_CACHE_HOME/videoqa/models` (`~/.cache/videoqa/models`)"
-            meaning = s.help + (f" One of: {', '.join(s.choices)}." if s.choices else "")
-            lines.append(f"| `{s.name}` | `{s.flag}` | `{s.env}` | {default} | {meaning.replace('|', '/')} |")
-    return "\n".join(lines) + "\n"
 
 
 def _unknown(name: str, where: str) -> str:

@@ -45,8 +45,14 @@ __all__ = ["ANALYZER_VERSION", "STOP_WORDS", "MixedTokenizer", "LanguageFilter",
 
 log = logging.getLogger(__name__)
 
-# lang-2: English clitics are stop words; lang-1: Snowball stems by the line's language; cjk-1: jieba and OpenCC
+# lang-2: English clitics after an apostrophe are dropped; lang-1: Snowball stems by the line's language;
+# cjk-1: jieba and OpenCC
 ANALYZER_VERSION = "lang-2"
+# What an apostrophe leaves of an English clitic ("it's", "nation's", "don't", "we'll", "I'm"): not a word.
+# A question with a possessive matched every transcript that says "it's" (issue 13, session 11). Only
+# after an apostrophe: "vitamin D" and "T cells" keep their letter.
+_CLITICS = frozenset("s t d ll re ve m".split())
+_APOSTROPHES = ("'", "\u2019")
 
 # Whoosh's English stop words plus the question and function words that questions are
 # made of: "what is love" must not match every transcript that says "what".
@@ -58,9 +64,6 @@ other our ours out over own please same she should so some such tbd tell than th
 then there these they this those through to too under until up us very was we were what when where which
 while who whom why will with would yet you your yours
 """.split()) | frozenset(
-    # what an apostrophe leaves of English clitics ("it's", "nation's", "don't", "we'll", "I'm"): a question
-    # with a possessive matched every transcript that says "it's" (issue 13, session 11)
-    "s t d ll re ve m".split()) | frozenset(
     # Chinese function and question words (what questions are made of, in Simplified form)
     "的 了 是 在 吗 呢 吧 啊 和 与 及 或 就 都 也 还 又 什么 怎么 怎样 如何 为什么 哪 哪里 哪儿 哪个 谁 多少 几 "
     "这 那 这个 那个 有 没有 我 你 他 她 它 我们 你们 他们 请 说 讲 提到 视频 里 中".split())
@@ -190,7 +193,7 @@ class MixedTokenizer(Tokenizer):
                 for word, start, end in _segmenter().tokenize(match.group(1), mode="search"):
                     if word.strip():
                         yield base + start, base + end, word, True
-            else:
+            elif not (match.group(2).lower() in _CLITICS and text[match.start(2) - 1:match.start(2)] in _APOSTROPHES):
                 yield offset + match.start(2), offset + match.end(2), match.group(2), False
 
 

@@ -235,7 +235,9 @@ def suspect(transcript: Transcript, opts: SpeechOptions = DEFAULT_SPEECH) -> str
     too and dropped: it marks real speech that says a sentence twice.) Measured on the LRS2 clips with Whisper
     base: read as Welsh, mean log-probability -0.81 and -0.86 (compression 2.46 and 2.02);
     read as English, -0.52 and -0.32. Correct readings of the other shared recordings lie
-    between -0.20 and -0.48.
+    between -0.20 and -0.48. A reading by the English reader (Moonshine base, models.whisper_ct2)
+    carries Moonshine's own mean log-probability, which is at least -0.25 (it gives lower ones
+    back to Whisper), so only the compression ratio can mark it suspect.
     """
     if not transcript.segments:
         return None

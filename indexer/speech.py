@@ -10,9 +10,13 @@
 * Guard against ending early: when Whisper stops well before the end of the speech in a
   window (music or noise can make it emit end-of-text, and so can a change of language), the
   rest is transcribed on its own, in its own language when that is detected sure and another.
-* Each Whisper segment (a sentence, or a clause of a long one) becomes one searchable moment
-  with its own times (:func:`sentence_moments`), so a citation points at the sentence that
-  holds the answer; the sentences around it are context, not part of the cited span.
+* Each sentence the transcriber writes (a Whisper segment, or a sentence of Moonshine's text
+  timed by Whisper: models.whisper_ct2's ``english_reader``) becomes one searchable moment with
+  its own times (:func:`sentence_moments`), so a citation points at the sentence that holds the
+  answer; the sentences around it are context, not part of the cited span. A sentence with word
+  times that is longer than ``SpeechOptions.longest_sentence`` is cut where the speaker pauses
+  (:mod:`indexer.sentences`): Moonshine's always have word times; Whisper's have them only in
+  a window that shares an overlap with the next, so elsewhere its segments stay as it cut them.
 
 Every segment keeps absolute start and end times in the video.
 """
@@ -44,12 +48,19 @@ def _owned(seg: TranscriptSegment, window: Window, lo: float, hi: float, languag
     start, end = window.span_to_absolute(seg.start, seg.end)
     if not seg.words:  # no word times: the segment goes where its centre is
         return [SpeechSegment(start, end, seg.text, language)] if lo <= (start + end) / 2 < hi else []
-    kept = [Word(window.to_absolute(w.start), window.to_absolute(w.end), w.text) for w in seg.words]
-    kept = [w for w in kept if lo <= (w.start + w.end) / 2 < hi]
-    parts = cut_long(kept, runs, longest)
-    if len(parts) == 1 and len(kept) == len(seg.words):  # whole: the segment's own times and text
+    pairs = [(w, Word(window.to_absolute(w.start), window.to_absolute(w.end), w.text)) for w in seg.words]
+    pairs = [(w, a) for w, a in pairs if lo <= (a.start + a.end) / 2 < hi]
+    parts = cut_long([a for _, a in pairs], runs, longest)
+    if len(parts) == 1 and len(pairs) == len(seg.words):  # whole: the segment's own times and text
         return [SpeechSegment(start, end, seg.text, language)]
-    return [SpeechSegment(p[0].start, p[-1].end, "".join(w.text for w in p).strip(), language) for p in parts if p]
+    out, i = [], 0
+    for part in parts:
+        if part:  # times from the window's words, so that a part never starts or ends in a silence VAD cut out
+            own = [w for w, _ in pairs[i:i + len(part)]]
+            out.append(SpeechSegment(*window.span_to_absolute(own[0].start, own[-1].end),
+                                     "".join(w.text for w in own).strip(), language))
+        i += len(part)
+    return out
 
 
 def _owned_segments(result: Transcript, window: Window, lo: float, hi: float, language: str | None,

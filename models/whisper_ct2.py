@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from typing import TYPE_CHECKING, Sequence
 
@@ -38,16 +39,39 @@ WHISPER_HF_REPOS = {
 
 _ALIGN_SAMPLES = 30 * 16000  # Whisper places words within one 30-s encoding
 _SENTENCE_END = (".", "?", "!", "…")
+_NOT_AN_END = re.compile(r"(?:[A-Za-z]\.)+|(?:Mr|Mrs|Ms|Dr|St|Prof|Mt|vs)\.")  # "U.S.", "Mr.": no end
+
+
+def _ends_sentence(word: str) -> bool:
+    bare = word.strip().rstrip("\"')]”")
+    return bare.endswith(_SENTENCE_END) and not _NOT_AN_END.fullmatch(bare)
+
+
+def _clamped(words: list[dict]) -> list[Word]:
+    """Aligned words (faster-whisper's dicts) as :class:`Word`; the first and the last no longer than
+    twice the median word. The alignment gives the audio's edges to them: with 2 s of noise before
+    "And so my fellow Americans", "And" spans 0.0-2.5 s (faster-whisper clamps its own words alike)."""
+    out = [Word(float(w["start"]), float(w["end"]), w["word"]) for w in words]
+    if len(out) < 3:
+        return out
+    longest = 2 * max(float(np.median([w.end - w.start for w in out])), 0.1)
+    first, last = out[0], out[-1]
+    if first.end - first.start > longest:
+        out[0] = Word(first.end - longest, first.end, first.text)
+    if last.end - last.start > longest:
+        out[-1] = Word(last.start, last.start + longest, last.text)
+    return out
 
 
 def _sentences(words: list[dict], logprob: float) -> list[TranscriptSegment]:
-    """Aligned words (faster-whisper's dicts) grouped into sentences, one ending at . ? ! or …
-    (the speech stage cuts a long one where the speaker pauses: indexer.sentences)."""
+    """Aligned words (faster-whisper's dicts) grouped into sentences, one ending at . ? ! or … (not
+    "Mr." nor "U.S."); the speech stage cuts a long one where the speaker pauses (indexer.sentences)."""
     out: list[TranscriptSegment] = []
     current: list[Word] = []
-    for i, w in enumerate(words):
-        current.append(Word(float(w["start"]), float(w["end"]), w["word"]))
-        if w["word"].rstrip("\"')]”").endswith(_SENTENCE_END) or i == len(words) - 1:
+    clamped = _clamped(words)
+    for i, w in enumerate(clamped):
+        current.append(w)
+        if _ends_sentence(w.text) or i == len(clamped) - 1:
             text = "".join(x.text for x in current).strip()
             out.append(TranscriptSegment(current[0].start, current[-1].end, text, logprob, 0.0, tuple(current)))
             current = []
@@ -63,8 +87,9 @@ class FasterWhisperTranscriber(LazyModel, WhisperLanguages):
     (``auto``: int8 on CPU, float16 on CUDA), ``cpu_threads`` (0: all cores) and
     ``english_reader``: who reads speech in English. ``moonshine``: Moonshine base reads it and
     Whisper only places its words in time (:meth:`_read_english`); ``whisper``: Whisper reads
-    everything; ``auto`` (the default): Moonshine under Whisper tiny and base, whose English it
-    reads better and several times faster (docs/EVALUATION.md), Whisper under larger models.
+    everything; ``auto`` (the default): Moonshine under the multilingual Whisper tiny and base,
+    whose English it reads better in about half the time (docs/EVALUATION.md, BENCHMARKS.md),
+    Whisper under larger models and English-only ones (tiny.en).
     """
 
     role = "transcriber"
@@ -90,7 +115,8 @@ class FasterWhisperTranscriber(LazyModel, WhisperLanguages):
         self._transcribed: list[tuple[np.ndarray, object]] = []  # those the latest transcription made
         self._detecting = False
         self.encoder_passes = {"run": 0, "reused": 0}  # how often the encoder ran, and was spared
-        self.readings = {"moonshine": 0, "whisper": 0}  # transcriptions, by who wrote the text
+        # transcriptions by who wrote the text, and English readings the English reader gave back to Whisper
+        self.readings = {"moonshine": 0, "whisper": 0, "given_back": 0}
 
     def _hf_repo_for(self, model: str) -> str | None:
         return WHISPER_HF_REPOS.get(model) or super()._hf_repo_for(model)
@@ -180,6 +206,7 @@ class FasterWhisperTranscriber(LazyModel, WhisperLanguages):
                 if read is not None:
                     self.readings["moonshine"] += 1
                     return Transcript(read, "en", ranked[0][1] if ranked else 1.0, tuple(ranked))
+                self.readings["given_back"] += 1
             self.readings["whisper"] += 1
             segments, info = self._model.transcribe(
                 audio,
@@ -208,7 +235,7 @@ class FasterWhisperTranscriber(LazyModel, WhisperLanguages):
         if self._reader is None:
             from models.moonshine import MoonshineTranscriber
 
-            small = self.model_name in ("tiny", "tiny.en", "base", "base.en")
+            small = self.model_name in ("tiny", "base")  # multilingual: an English-only Whisper reads English
             if self.english_reader == "whisper" or (self.english_reader == "auto" and not small):
                 self._reader = False
             else:
@@ -254,7 +281,9 @@ class FasterWhisperTranscriber(LazyModel, WhisperLanguages):
 
         read = self._english().transcribe(audio)
         if not read.segments:
-            return []
+            # nothing read: noise, or speech Moonshine missed (it can stop at once when the audio
+            # opens with silence), which Whisper is given then
+            return [] if audio.size <= 16000 else None
         if read.segments[0].avg_logprob < self.reader_min_logprob:
             log.debug("English reader unsure (mean log-probability %.2f): Whisper reads", read.segments[0].avg_logprob)
             return None
@@ -269,7 +298,7 @@ class FasterWhisperTranscriber(LazyModel, WhisperLanguages):
         words = self._model.find_alignment(tokenizer, [tokens], encoding, frames)[0]
         merge_punctuations(words, "\"'“¿([{-", "\"'.。,，!！?？:：”)]}、")
         words = [w for w in words if w["word"]]
-        return _sentences(words, read.segments[0].avg_logprob)
+        return _sentences(words, read.segments[0].avg_logprob) if words else None
 
     def forget_encodings(self) -> None:
         """Drop the kept encoder outputs (a benchmark that reads the same audio again starts cold)."""

@@ -50,7 +50,7 @@ def test_missing_config_file(tmp_path):
 def test_docs_list_every_setting():
     from pathlib import Path
 
-    from app.settings import settings_markdown
+    from app.settings_doc import settings_markdown
 
     doc = Path(__file__).resolve().parents[2] / "docs" / "SETTINGS.md"
-    assert doc.read_text() == settings_markdown(), "regenerate docs/SETTINGS.md from app.settings.settings_markdown()"
+    assert doc.read_text() == settings_markdown(), "regenerate docs/SETTINGS.md: app.settings_doc.settings_markdown()"

@@ -191,3 +191,12 @@ def test_an_index_of_the_previous_analyzer_is_rebuilt_by_the_writer(tmp_path):
             f"m{m.id}" for v in catalog.videos() for m in catalog.moments_of(v.id)}
         found, _ = KeywordSearcher(stale.keywords).search(question)
         assert max(found, key=found.get) == ids["de.mp4"]
+
+
+def test_english_clitics_after_an_apostrophe_are_not_words():
+    """A question with a possessive ("nation's") matched every transcript that says "it's" on the token s."""
+    assert analyzed("which nation's citizens is the speaker addressing?").split() == [
+        "nation", "citizen", "speaker", "address"]
+    assert "s" not in analyzed("It's a bit like beer that\u2019s gone off, and it's not").split()
+    assert not {"t", "ll", "m"} & set(analyzed("don't, we'll see, I'm here").split())
+    assert {"d", "t"} <= set(analyzed("vitamin D and T cells").split())  # a letter alone is still a word

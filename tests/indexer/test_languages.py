@@ -122,20 +122,26 @@ def base_hub(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", LRS2)
 def test_lrs2_clips_are_english_and_close_to_their_ground_truth(base_hub, shared_media, ground_truth, name):
-    """Whisper base detects these clips as Welsh (0.69-0.92) and wrote Welsh-sounding loops before the guard."""
+    """Whisper base detects these clips as Welsh (0.69-0.92) and wrote Welsh-sounding loops before the guard;
+    the guard reads them again in English, which Moonshine base reads under the default english_reader."""
     from indexer.media import decode_audio
     from indexer.speech import main_language, transcribe_speech
 
     audio = decode_audio(shared_media / "video" / name)
-    segments = transcribe_speech(audio, base_hub.required.voice_activity, base_hub.required.transcriber)
+    transcriber = base_hub.required.transcriber
+    transcriber.readings.update(given_back=0)
+    segments = transcribe_speech(audio, base_hub.required.voice_activity, transcriber)
     assert segments and all(s.language == "en" for s in segments), [(s.text, s.language) for s in segments]
     assert main_language(segments) == "en"
     reference = ground_truth[f"video/{name}"]["transcript"]
     text = " ".join(s.text for s in segments)
-    # 00019 ("down the road, 10 15 minutes' walk ...", 9.5 s, a mumbled start) is at Whisper base's limit:
-    # 0.31 here, as with tiny.en and with bare faster-whisper forced to English (0.31-0.38); the others 0.07-0.16.
-    bound = 0.35 if "00019" in name else 0.3
-    assert error_rate(reference, text) <= bound, (reference, text)
+    # The issue's bound, read by Moonshine base, the default's English reader: 0.09 / 0.14 / 0.11 here. 00019 ("down
+    # the road, 10 15 minutes' walk ...", 9.5 s, a mumbled start) reads at a mean log-probability of -0.18 to -0.20,
+    # near the -0.25 under which Moonshine gives a reading back to Whisper base (0.31-0.38 on this clip; a little
+    # noise added to the audio tips it over): on a CPU where that happens, Whisper base's reading gets its headroom
+    given_back = transcriber.readings["given_back"] > 0
+    bound = 0.35 if given_back and "00019" in name else 0.3
+    assert error_rate(reference, text) <= bound, (reference, text, given_back)
 
 
 def test_a_guess_is_sure_when_probable_enough_or_well_ahead_of_the_next():

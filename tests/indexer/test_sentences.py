@@ -75,9 +75,10 @@ def test_the_default_reads_english_with_moonshine_and_times_it_with_whisper(defa
 
     transcriber = default_hub.required.transcriber
     audio = decode_audio(shared_media / "audio" / "en_jfk_inaugural_ask-not.flac")
-    transcriber.readings.update(moonshine=0, whisper=0)
+    transcriber.readings.update(moonshine=0, whisper=0, given_back=0)
     segments = transcribe_speech(audio, default_hub.required.voice_activity, transcriber)
     assert transcriber.readings["moonshine"] >= 1 and transcriber.readings["whisper"] == 0
+    assert transcriber.readings["given_back"] == 0
     assert len(segments) >= 2 and all(s.language == "en" for s in segments)
     assert all(s.end - s.start <= 7.0 or len(s.text.split()) < 4 for s in segments)
     assert all(a.start < a.end <= b.start + 1e-6 for a, b in zip(segments, segments[1:]))
@@ -91,15 +92,40 @@ def test_an_unsure_english_reading_is_left_to_whisper(default_hub, shared_media)
 
     transcriber = default_hub.required.transcriber
     audio = decode_audio(shared_media / "audio" / "en_jfk_inaugural_ask-not.flac")
-    transcriber.readings.update(moonshine=0, whisper=0)
+    transcriber.readings.update(moonshine=0, whisper=0, given_back=0)
     saved = transcriber.reader_min_logprob
     transcriber.reader_min_logprob = 0.0  # every reading unsure
     try:
         result = transcriber.transcribe(audio, language="en")
     finally:
         transcriber.reader_min_logprob = saved
-    assert transcriber.readings == {"moonshine": 0, "whisper": 1}
+    assert transcriber.readings == {"moonshine": 0, "whisper": 1, "given_back": 1}
     assert error_rate(JFK_TEXT, result.text) <= 0.15
+
+
+def test_speech_the_english_reader_leaves_unread_goes_to_whisper(default_hub, shared_media):
+    """Moonshine can write nothing for speech that opens with silence (JFK after 2 s of it, here): Whisper reads."""
+    from indexer.media import decode_audio
+
+    transcriber = default_hub.required.transcriber
+    jfk = decode_audio(shared_media / "audio" / "en_jfk_inaugural_ask-not.flac")
+    audio = np.concatenate([np.zeros(32000, np.float32), jfk, np.zeros(48000, np.float32)])
+    result = transcriber.transcribe(audio, language="en")
+    assert error_rate(JFK_TEXT, result.text) <= 0.15
+    assert all(0.0 <= s.start < s.end <= audio.size / 16000 + 0.5 for s in result.segments)
+
+
+def test_aligned_words_become_sentences():
+    from models.whisper_ct2 import _ends_sentence, _sentences
+
+    spec = [(0.0, 2.5, " And"), (2.5, 2.8, " so"), (2.8, 3.1, " Mr."), (3.1, 3.5, " Smith"), (3.5, 3.8, " went"),
+            (3.8, 4.1, " home."), (4.1, 4.4, " Then"), (4.4, 4.7, " he"), (4.7, 8.0, " left!")]
+    first, second = _sentences([{"start": a, "end": b, "word": t} for a, b, t in spec], -0.1)
+    assert (first.text, second.text) == ("And so Mr. Smith went home.", "Then he left!")  # "Mr." ends none
+    # the first and last words are no longer than twice the median word: the alignment gives them the audio's edges
+    assert first.start == pytest.approx(2.5 - 0.6) and second.end == pytest.approx(4.7 + 0.6)
+    assert first.avg_logprob == -0.1 and len(first.words) == 6
+    assert not _ends_sentence(" U.S.") and _ends_sentence(' "over."') and _ends_sentence(" now?")
 
 
 def test_english_reader_whisper_as_the_docs_show_it(tmp_path, shared_media):
@@ -114,7 +140,7 @@ def test_english_reader_whisper_as_the_docs_show_it(tmp_path, shared_media):
     transcriber = VideoQA(load_settings(env=env)).hub.required.transcriber
     audio = decode_audio(shared_media / "audio" / "en_culprits-name.flac")
     result = transcriber.transcribe(audio, language="en")
-    assert transcriber.readings == {"moonshine": 0, "whisper": 1}
+    assert transcriber.readings == {"moonshine": 0, "whisper": 1, "given_back": 0}
     assert error_rate("my father has revealed the culprit's name", result.text) <= 0.2
 
 
