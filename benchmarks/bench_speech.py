@@ -12,7 +12,7 @@ and ``bare_ml``, the same with ``multilingual=True``, faster-whisper's own way o
 change of language (it detects the language of every 30-s piece it decodes), the work that
 videoqa's stage does too. Target (issues 5, 13): at most 1.1x the baseline's time. ``words_*``:
 how many words each wrote (both baselines write nothing for the German half of the en-de
-recording: see docs/BENCHMARKS.md).
+recording: see docs/BENCHMARKS.md), and ``ratio_per_word``, ours against bare per word written.
 Audio: real recordings from ../shared/media/audio, each padded with silence to look like
 a video's soundtrack. Prints a table and writes benchmarks/results/speech.json.
 """
@@ -114,6 +114,9 @@ def main() -> None:
         rows.append({"audio": f"{name} (+silence, {seconds:.0f} s)", "ours_s": round(o, 3), "bare_s": round(b, 3),
                      "ratio": round(o / b, 3), "bare_ml_s": round(m, 3), "ratio_ml": round(o / m, 3),
                      "ours_x_realtime": round(seconds / o, 1),
+                     # time per word written: where bare faster-whisper skips speech (the German half of
+                     # en-de) the time ratio compares unequal work
+                     "ratio_per_word": round((o / max(words_ours, 1)) / (b / max(words_bare, 1)), 3),
                      "words_ours": words_ours, "words_bare": words_bare, "words_bare_ml": words_bare_ml})
     total_o = sum(r["ours_s"] for r in rows)
     total_b = sum(r["bare_s"] for r in rows)
@@ -124,18 +127,20 @@ def main() -> None:
           f"median of {args.runs} interleaved runs; "
           f"target: ratio <= 1.1\n")
     cols = ("audio", "ours_s", "bare_s", "ratio", "bare_ml_s", "ratio_ml", "ours_x_realtime", "words_ours",
-            "words_bare", "words_bare_ml")
+            "words_bare", "words_bare_ml", "ratio_per_word")
+    words_o, words_b = sum(r["words_ours"] for r in rows), sum(r["words_bare"] for r in rows)
+    per_word = (total_o / max(words_o, 1)) / (total_b / max(words_b, 1))
     if args.markdown:
         print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
         for r in rows:
             print("| " + " | ".join(str(r[c]) for c in cols) + " |")
         print(f"| all | {total_o:.3f} | {total_b:.3f} | {total_o / total_b:.3f} | {total_m:.3f} | "
-              f"{total_o / total_m:.3f} | | | | |")
+              f"{total_o / total_m:.3f} | | {words_o} | {words_b} | | {per_word:.3f} |")
     else:
         for r in rows:
             print("  ".join(f"{c}={r[c]}" for c in cols))
         print(f"all: ours {total_o:.3f} s, bare {total_b:.3f} s, ratio {total_o / total_b:.3f}; "
-              f"bare multilingual {total_m:.3f} s, ratio {total_o / total_m:.3f}")
+              f"bare multilingual {total_m:.3f} s, ratio {total_o / total_m:.3f}; per word written {per_word:.3f}")
     data = {"machine": machine(), "runs": args.runs, "model": args.whisper_model, "transcriber": args.transcriber,
             "english_reader": args.english_reader, "readings": getattr(transcriber, "readings", None), "rows": rows}
     print(f"wrote {write_json('speech', data)}")
