@@ -140,13 +140,24 @@ def _best_moment(hit: Hit) -> ScoredMoment | None:
     return next((m for m in hit.moments if m.text.strip()), None)
 
 
+def _run_on(moment: ScoredMoment) -> list[Any]:
+    """The sentences just before and after a moment that the speech runs on into, with no pause
+    between (one ends where the other starts): the parts of one sentence the indexer cut at a pause
+    past 7 s ("And so my fellow Americans ask not" / "what your country can do for you ..."), or two
+    sentences said in one breath. Lines with a pause between them are not (the kneading line before
+    "Put the loaf in the oven ...", 2.7 s earlier, says "10 minutes")."""
+    return [m for m in moment.context if abs(m.end - moment.start) < 1e-3 or abs(m.start - moment.end) < 1e-3]
+
+
 def _extractive(hit: Hit) -> Candidate | None:
-    """The transcript of the hit's best moment, citing it."""
+    """The transcript of the hit's best moment with the speech it runs on into (:func:`_run_on`),
+    citing the best moment."""
     best = _best_moment(hit)
     if best is None:
         return None
-    return Candidate(hit.video, hit.name, best.text.strip(), hit.score, _cited(hit, [best]), hit.score,
-                     evidence=_lines([best]))
+    said = sorted([best, *_run_on(best)], key=lambda m: m.start)
+    return Candidate(hit.video, hit.name, " ".join(m.text.strip() for m in said), hit.score, _cited(hit, [best]),
+                     hit.score, evidence=_lines(said))
 
 
 def extractive_answer(question: str, hits: Sequence[Hit]) -> Answer:
@@ -164,14 +175,26 @@ def _lines(moments: Sequence[ScoredMoment]) -> str:
                       for m in sorted(moments, key=lambda m: m.start) if m.text.strip())
 
 
+def _with_run_on(hit: Hit) -> list[Any]:
+    """A hit's best moments and the speech each runs on into (:func:`_run_on`), each once."""
+    out, seen = [], set()
+    for m in (*hit.moments, *(n for sm in hit.moments for n in _run_on(sm))):
+        key = (m.kind, round(m.start, 3), round(m.end, 3))
+        if key not in seen:
+            seen.add(key)
+            out.append(m)
+    return out
+
+
 def context_of(hit: Hit) -> str:
-    """The transcript excerpts and descriptions of a hit's best moments, each with its time, in time order."""
-    return _lines(hit.moments)
+    """The transcript excerpts and descriptions of a hit's best moments (with the speech each runs on
+    into), each with its time, in time order."""
+    return _lines(_with_run_on(hit))
 
 
 def cited_moments(generated: str, hit: Hit, context: str) -> list[ScoredMoment]:
     """The hit's moments whose labels the answer names, kept only if the label was in its context."""
-    by_label = {format_span(m.start, m.end): m for m in hit.moments}
+    by_label = {format_span(m.start, m.end): m for m in reversed(_with_run_on(hit))}  # a best moment wins a label
     cited: list[ScoredMoment] = []
     for start, end in _LABEL.findall(generated):
         label = f"{start}–{end}"
@@ -223,10 +246,11 @@ def cites_best_moment(candidate: Candidate, hit: Hit) -> bool:
     """Whether a candidate cites its video's best moment (or the video has no moment with text).
     The 0.5B model, given a video's lines, sometimes answers from a neighbouring line about
     something else ("10 minutes." to how long the loaf bakes, from the kneading line); on the
-    evaluation set every written answer that cited only other lines was wrong (docs/EVALUATION.md)."""
+    evaluation set every written answer that cited only other lines was wrong (docs/EVALUATION.md).
+    The speech the best moment runs on into counts as the best moment (:func:`_run_on`)."""
     best = _best_moment(hit)
-    return best is None or any(abs(c.start - best.start) < 1e-6 and abs(c.end - best.end) < 1e-6
-                               for c in candidate.citations)
+    return best is None or any(abs(c.start - m.start) < 1e-6 and abs(c.end - m.end) < 1e-6
+                               for c in candidate.citations for m in (best, *_run_on(best)))
 
 
 def _generated_candidate(hit: Hit, generated: str, context: str, question: str = "") -> Candidate | None:

@@ -129,3 +129,29 @@ def test_int8_from_a_file_holding_only_that_line(generative_qa, generative_env, 
     assert not isinstance(generative_qa.hub.required.answerer._model.model.layers[0].mlp.down_proj, Int8Linear)
     assert answer.found and answer.method.endswith("+rerank") and answer.candidates
     assert answer.citations and answer.citations[0].video.endswith("solar_system.mp4"), answer.to_dict()
+
+
+def test_speech_the_best_moment_runs_on_into_counts_as_the_best_moment():
+    """A sentence the indexer cut at a pause past 7 s is two moments; the answer may lie in the part
+    search did not rank first. The part it runs on into (no pause between) is in the answerer's context,
+    may be cited, and is in the extractive answer; a line after a pause is not (the kneading line)."""
+    from indexer.schema import Moment
+    from retriever.api import _add_context
+
+    first = Moment(6.14, 10.21, "speech", "And so my fellow Americans ask not", "en", 1, 1)
+    rest = Moment(10.21, 16.36, "speech", "what your country can do for you ask what you can do for your country",
+                  "en", 2, 1)
+    later = Moment(19.0, 21.0, "speech", "A pause later, another thought.", "en", 3, 1)
+    best = ScoredMoment(rest.start, rest.end, "speech", rest.text, 0.9, {}, id=2)
+    _add_context([best], [first, rest, later], gap=3.0)
+    assert [m.id for m in best.context] == [1, 3]
+    hit = Hit(1, "/nowhere/jfk.mp4", "jfk.mp4", 0.8, {"vectors": 0.8}, [best], 30.0)
+    question = "which nation's citizens is the speaker addressing?"
+    context = context_of(hit)
+    assert "[00:06–00:11] (speech) And so my fellow Americans" in context and "another thought" not in context
+    written = _generated_candidate(hit, "Americans. [00:06–00:11]", context, question)
+    assert written is not None and cites_best_moment(written, hit)
+    assert written.citations[0].start == first.start
+    answer = list(answer_events(question, [hit], None, None))[-1].answer  # extractive
+    assert answer.answer.startswith("And so my fellow Americans ask not what your country")
+    assert (answer.citations[0].start, answer.citations[0].end) == (best.start, best.end)  # the cited span
